@@ -1,0 +1,104 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  check,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+/** PostgreSQL's 64-bit transaction id; read as text so it round-trips without precision loss. */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' });
+
+const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const runs = pgTable(
+  'runs',
+  {
+    id: uuid('id').primaryKey(),
+    workflow: text('workflow').notNull(),
+    workflowVersion: text('workflow_version'),
+    input: jsonb('input').notNull(),
+    status: text('status', { enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] }).notNull(),
+    idempotencyKey: text('idempotency_key'),
+    lastSeq: integer('last_seq').notNull().default(0),
+    attempts: integer('attempts').notNull().default(0),
+    retries: integer('retries').notNull().default(0),
+    cancelRequested: boolean('cancel_requested').notNull().default(false),
+    output: jsonb('output'),
+    error: jsonb('error'),
+    createdAt: timestamptz('created_at').notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+    startedAt: timestamptz('started_at'),
+    finishedAt: timestamptz('finished_at'),
+  },
+  (t) => [
+    uniqueIndex('runs_idempotency_key_key').on(t.idempotencyKey),
+    index('runs_created_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('runs_status_created_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
+    index('runs_workflow_created_idx').on(t.workflow, t.createdAt.desc(), t.id.desc()),
+    check('runs_status_check', sql`${t.status} in ('queued', 'running', 'succeeded', 'failed', 'cancelled')`),
+  ],
+);
+
+export const runEvents = pgTable(
+  'run_events',
+  {
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    type: text('type').notNull(),
+    data: jsonb('data').notNull(),
+    /** Idempotency key within the run (chunks use step/attempt/index); null for ordinary events. */
+    key: text('key'),
+    createdAt: timestamptz('created_at').notNull(),
+    /** Global insertion order across runs. Not commit order: readers pair it with transaction_id. */
+    position: bigint('position', { mode: 'bigint' }).generatedAlwaysAsIdentity().notNull(),
+    transactionId: xid8('transaction_id')
+      .notNull()
+      .default(sql`pg_current_xact_id()`),
+  },
+  (t) => [
+    primaryKey({ columns: [t.runId, t.seq] }),
+    uniqueIndex('run_events_run_key_key').on(t.runId, t.key),
+    index('run_events_feed_idx').on(t.transactionId, t.position),
+  ],
+);
+
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigint('id', { mode: 'number' }).generatedAlwaysAsIdentity().primaryKey(),
+    runId: uuid('run_id').notNull(),
+    firstSeq: integer('first_seq').notNull(),
+    lastSeq: integer('last_seq').notNull(),
+    eventTypes: text('event_types').array().notNull(),
+    createdAt: timestamptz('created_at').notNull(),
+    availableAt: timestamptz('available_at').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    lastError: text('last_error'),
+    publishedAt: timestamptz('published_at'),
+    failedAt: timestamptz('failed_at'),
+  },
+  (t) => [
+    index('outbox_pending_idx')
+      .on(t.id)
+      .where(sql`${t.publishedAt} is null and ${t.failedAt} is null`),
+    index('outbox_pending_run_idx')
+      .on(t.runId, t.id)
+      .where(sql`${t.publishedAt} is null and ${t.failedAt} is null`),
+  ],
+);
+
+export type RunRow = typeof runs.$inferSelect;
+export type RunEventRow = typeof runEvents.$inferSelect;
+export type OutboxRow = typeof outbox.$inferSelect;

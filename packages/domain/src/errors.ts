@@ -1,0 +1,62 @@
+import type { RunStatus } from './run-state.js';
+
+/** Base class of every error Runstream raises on purpose; `code` is stable and safe to show to API clients. */
+export abstract class RunstreamError extends Error {
+  abstract readonly code: string;
+  override name = this.constructor.name;
+}
+
+export interface ValidationIssue {
+  /** Dotted path of the offending field, e.g. `events[0].data.attempt`. */
+  field: string;
+  message: string;
+}
+
+/** Input that does not match its schema. Names the first offending field; nothing was written. */
+export class ValidationError extends RunstreamError {
+  readonly code = 'VALIDATION_FAILED';
+  readonly field: string;
+  constructor(readonly issues: readonly [ValidationIssue, ...ValidationIssue[]]) {
+    super(`${issues[0].field}: ${issues[0].message}`);
+    this.field = issues[0].field;
+  }
+}
+
+/** An event the run's state machine does not allow in its current status. Nothing was written. */
+export class IllegalTransitionError extends RunstreamError {
+  readonly code = 'ILLEGAL_TRANSITION';
+  constructor(
+    readonly status: RunStatus | 'new',
+    readonly eventType: string,
+  ) {
+    super(`event ${eventType} is not allowed when the run is ${status}`);
+  }
+}
+
+/** An optimistic append whose `expectedSeq` no longer matches the run's last seq. Nothing was written. */
+export class ConcurrencyError extends RunstreamError {
+  readonly code = 'CONCURRENCY_CONFLICT';
+  constructor(
+    readonly runId: string,
+    readonly expectedSeq: number,
+    readonly actualSeq: number,
+  ) {
+    super(`run ${runId} is at seq ${actualSeq}, expected ${expectedSeq}`);
+  }
+}
+
+export class RunNotFoundError extends RunstreamError {
+  readonly code = 'RUN_NOT_FOUND';
+  constructor(readonly runId: string) {
+    super(`run ${runId} does not exist`);
+  }
+}
+
+/** A list or feed cursor that was not produced by Runstream (or was altered). */
+export class InvalidCursorError extends RunstreamError {
+  readonly code = 'INVALID_CURSOR';
+  readonly field = 'cursor';
+  constructor(readonly cursor: string) {
+    super(`cursor ${JSON.stringify(cursor)} is not a valid cursor`);
+  }
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { parseWith } from './validation.js';
+
+const json = z.json();
+const stepName = z.string().min(1).max(200);
+const attempt = z.number().int().min(1);
+const isoTime = z.iso.datetime({ offset: true });
+
+export const errorInfoSchema = z.object({
+  name: z.string(),
+  message: z.string(),
+  stack: z.string().optional(),
+  code: z.string().optional(),
+});
+export type ErrorInfo = z.infer<typeof errorInfoSchema>;
+
+/**
+ * Every event a run's log may hold, keyed by type. The data schemas are the contract between writers (engine,
+ * API) and readers (projection, streams, dashboard): an event that does not match is rejected before any write.
+ */
+export const eventDataSchemas = {
+  'run.created': z.object({
+    workflow: z.string().min(1),
+    input: json,
+    workflowVersion: z.string().optional(),
+  }),
+  /** An execution attempt began (the first one, or a re-execution after a crash, retry or wake-up). */
+  'run.started': z.object({ attempt, workerId: z.string().min(1) }),
+  /** Free-form output a workflow emits (progress ticks, partial results). */
+  'run.output': z.object({ data: json, step: stepName.optional() }),
+  'run.sleeping': z.object({ name: stepName, until: isoTime }),
+  'run.cancel_requested': z.object({ reason: z.string().optional() }),
+  'run.succeeded': z.object({ output: json }),
+  'run.failed': z.object({ error: errorInfoSchema, step: stepName.optional() }),
+  'run.cancelled': z.object({ reason: z.string().optional() }),
+  /** A failed run was sent back to the queue; completed steps keep their recorded output. */
+  'run.retried': z.object({ reason: z.string().optional() }),
+  'step.started': z.object({ step: stepName, attempt }),
+  /** A piece of streamed output (an LLM token, a progress line) from inside a step attempt. */
+  'step.chunk': z.object({ step: stepName, attempt, index: z.number().int().min(0), data: json }),
+  'step.completed': z.object({ step: stepName, attempt, durationMs: z.number().min(0), output: json }),
+  'step.failed': z.object({
+    step: stepName,
+    attempt,
+    durationMs: z.number().min(0),
+    error: errorInfoSchema,
+    /** Set when another attempt is scheduled; absent when the step gave up. */
+    retryAt: isoTime.optional(),
+  }),
+} as const;
+
+export type EventType = keyof typeof eventDataSchemas;
+export const eventTypes = Object.keys(eventDataSchemas) as EventType[];
+export type EventData<T extends EventType = EventType> = z.infer<(typeof eventDataSchemas)[T]>;
+
+/** An event as a writer proposes it, before it has a seq. */
+export type NewEvent = {
+  [T in EventType]: {
+    type: T;
+    data: EventData<T>;
+    /** Idempotency key within the run: appending an event whose key the run already holds is a no-op. */
+    key?: string;
+  };
+}[EventType];
+
+/** An event as the log stores it. */
+export type RunEvent = NewEvent & {
+  runId: string;
+  seq: number;
+  createdAt: Date;
+};
+
+const eventTypeSchema = z.enum(eventTypes as [EventType, ...EventType[]]);
+
+/** Validates a proposed event; `prefix` locates it in the caller's input (e.g. `events[2]`). */
+export function parseEvent(value: unknown, prefix = 'event'): NewEvent {
+  const envelope = parseWith(
+    z.object({ type: eventTypeSchema, data: z.unknown(), key: z.string().min(1).max(300).optional() }),
+    value,
+    prefix,
+  );
+  const data = parseWith(eventDataSchemas[envelope.type], envelope.data, `${prefix}.data`);
+  return { type: envelope.type, data, ...(envelope.key === undefined ? {} : { key: envelope.key }) } as NewEvent;
+}
+
+/** The idempotency key a chunk gets, so a replayed step never duplicates one. */
+export function chunkKey(step: string, attempt: number, index: number): string {
+  return `chunk:${step}:${attempt}:${index}`;
+}

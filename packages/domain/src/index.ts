@@ -1,0 +1,6 @@
+export * from './errors.js';
+export * from './validation.js';
+export * from './events.js';
+export * from './run-state.js';
+export * from './clock.js';
+export * from './notifications.js';

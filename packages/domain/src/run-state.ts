@@ -1,0 +1,95 @@
+import { IllegalTransitionError } from './errors.js';
+import type { ErrorInfo, NewEvent } from './events.js';
+
+export const runStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type RunStatus = (typeof runStatuses)[number];
+export const terminalStatuses: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+
+export function isTerminal(status: RunStatus): boolean {
+  return terminalStatuses.has(status);
+}
+
+/** The part of a run that is derived from its events: the projection stored on the `runs` row. */
+export interface RunState {
+  status: RunStatus;
+  /** Execution attempts started (crash recoveries and retries included). */
+  attempts: number;
+  /** Times the run was sent back to the queue after failing. */
+  retries: number;
+  cancelRequested: boolean;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  output: unknown;
+  error: ErrorInfo | null;
+}
+
+const stepEvents = new Set(['step.started', 'step.chunk', 'step.completed', 'step.failed', 'run.output', 'run.sleeping']);
+
+/**
+ * The run state machine: folds one event into the projection, or throws IllegalTransitionError.
+ * Pure: the caller supplies the time the event is recorded at.
+ */
+export function applyEvent(state: RunState | null, event: NewEvent, at: Date): RunState {
+  if (state === null) {
+    if (event.type !== 'run.created') throw new IllegalTransitionError('new', event.type);
+    return {
+      status: 'queued',
+      attempts: 0,
+      retries: 0,
+      cancelRequested: false,
+      startedAt: null,
+      finishedAt: null,
+      output: null,
+      error: null,
+    };
+  }
+  const illegal = () => new IllegalTransitionError(state.status, event.type);
+  const finish = (status: RunStatus, patch: Partial<RunState> = {}): RunState => ({
+    ...state,
+    ...patch,
+    status,
+    finishedAt: at,
+  });
+
+  switch (state.status) {
+    case 'queued':
+      switch (event.type) {
+        case 'run.started':
+          return { ...state, status: 'running', attempts: state.attempts + 1, startedAt: state.startedAt ?? at };
+        case 'run.cancelled':
+          return finish('cancelled');
+        default:
+          throw illegal();
+      }
+    case 'running':
+      if (stepEvents.has(event.type)) return state;
+      switch (event.type) {
+        case 'run.started':
+          return { ...state, attempts: state.attempts + 1 };
+        case 'run.cancel_requested':
+          return { ...state, cancelRequested: true };
+        case 'run.succeeded':
+          return finish('succeeded', { output: event.data.output });
+        case 'run.failed':
+          return finish('failed', { error: event.data.error });
+        case 'run.cancelled':
+          return finish('cancelled');
+        default:
+          throw illegal();
+      }
+    case 'failed':
+      if (event.type !== 'run.retried') throw illegal();
+      return { ...state, status: 'queued', retries: state.retries + 1, finishedAt: null, error: null };
+    case 'succeeded':
+    case 'cancelled':
+      throw illegal();
+  }
+}
+
+/** Folds a batch in order; the whole batch is rejected if any event is illegal. */
+export function applyEvents(state: RunState | null, events: readonly NewEvent[], at: Date): RunState {
+  let next = state;
+  for (const event of events) next = applyEvent(next, event, at);
+  if (next === null) throw new IllegalTransitionError('new', '(empty batch)');
+  return next;
+}

@@ -1,0 +1,22 @@
+import { InvalidCursorError } from '@runstream/domain';
+
+/**
+ * A position in the cross-run feed: the writing transaction's id, then the global insertion position.
+ * Encoded as `<transactionId>:<position>`; the start of the feed is `0:0`.
+ */
+export interface FeedPosition {
+  transactionId: bigint;
+  position: bigint;
+}
+
+export const feedStart: FeedPosition = { transactionId: 0n, position: 0n };
+
+export function encodeFeedCursor({ transactionId, position }: FeedPosition): string {
+  return `${transactionId}:${position}`;
+}
+
+export function decodeFeedCursor(cursor: string): FeedPosition {
+  const match = /^(\d{1,20}):(\d{1,19})$/.exec(cursor);
+  if (!match) throw new InvalidCursorError(cursor);
+  return { transactionId: BigInt(match[1]!), position: BigInt(match[2]!) };
+}

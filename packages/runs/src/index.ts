@@ -1,0 +1,2 @@
+export { createRunRepository } from './run-repository.js';
+export type { Run, RunRepository, RunRepositoryConfig, CreateRunInput, ListRunsFilter, RunPage } from './run-repository.js';

@@ -1,0 +1,121 @@
+import { systemClock, type Clock } from '@runstream/domain';
+import { connectDatabase, type Database } from '@runstream/db';
+import { createEventLog, type EventLog } from '@runstream/event-log';
+import {
+  createNotificationListener,
+  createOutboxDrainer,
+  RunEventBus,
+  type OutboxDrainer,
+  type OutboxDrainerConfig,
+  type OutboxMessage,
+  type OutboxPublisher,
+} from '@runstream/outbox';
+import { createRunRepository, type RunRepository } from '@runstream/runs';
+
+export interface RuntimeConfig {
+  databaseUrl: string;
+  /**
+   * Separates this runtime's queues and notifications from others sharing the same services. Nodes of one
+   * deployment share a namespace; parallel test workers each get their own.
+   */
+  namespace: string;
+  clock?: Clock;
+  /** Connection pool size. Default 10. */
+  poolSize?: number;
+  drainer?: Pick<OutboxDrainerConfig, 'maxAttempts' | 'backoffMs' | 'batchSize' | 'pollIntervalMs'>;
+  /** Receivers of drained outbox messages besides the bus (the engine's job dispatcher). */
+  publishers?: OutboxPublisher[];
+  /** Where background failures (LISTEN connection, drain loop, bus listeners) are reported. */
+  onError?: (error: unknown, where: string) => void;
+}
+
+export interface Runtime {
+  readonly namespace: string;
+  readonly clock: Clock;
+  readonly db: Database;
+  readonly eventLog: EventLog;
+  readonly runs: RunRepository;
+  readonly bus: RunEventBus;
+  readonly drainer: OutboxDrainer;
+  /** Starts the drain loop (tests usually step the drainer with `drainOnce` instead). */
+  start(): void;
+  /** Stops the drain loop after its batch in hand, then closes the LISTEN connection and the pool. */
+  close(): Promise<void>;
+}
+
+/** NOTIFY channel for a namespace's appends. */
+export function appendChannel(namespace: string): string {
+  return `${namespace}.appended`;
+}
+
+/**
+ * The composition root: everything a process (or a test) needs, built from explicit config and released by
+ * `close()`. Nothing here is module-level; two runtimes in one process share nothing.
+ */
+export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
+  const clock = config.clock ?? systemClock;
+  const onError = config.onError ?? ((error, where) => console.error(`[runstream:${where}]`, error));
+  const channel = appendChannel(config.namespace);
+  const database = connectDatabase(config.databaseUrl, {
+    max: config.poolSize ?? 10,
+    applicationName: `runstream:${config.namespace}`,
+  });
+  const { db } = database;
+  const bus = new RunEventBus((error) => onError(error, 'bus'));
+  const publishers: OutboxPublisher[] = [
+    { publish: async (message: OutboxMessage) => bus.publish({ runId: message.runId, lastSeq: message.lastSeq }) },
+    ...(config.publishers ?? []),
+  ];
+  const drainer = createOutboxDrainer({
+    db,
+    clock,
+    ...config.drainer,
+    publisher: {
+      async publish(message) {
+        for (const publisher of publishers) await publisher.publish(message);
+      },
+    },
+    onError: (error) => onError(error, 'drainer'),
+  });
+  const listener = createNotificationListener({
+    databaseUrl: config.databaseUrl,
+    channel,
+    onAppended(signal) {
+      bus.publish(signal);
+      drainer.wake();
+    },
+    onReconnected() {
+      bus.resync();
+      drainer.wake();
+    },
+    onError: (error) => onError(error, 'listen'),
+  });
+
+  try {
+    await listener.start();
+  } catch (error) {
+    await listener.close();
+    await database.close();
+    throw error;
+  }
+
+  let closing: Promise<void> | null = null;
+  return {
+    namespace: config.namespace,
+    clock,
+    db,
+    eventLog: createEventLog({ db, clock, channel }),
+    runs: createRunRepository({ db, clock, channel }),
+    bus,
+    drainer,
+    start: () => drainer.start(),
+    close() {
+      closing ??= (async () => {
+        await drainer.stop();
+        await listener.close();
+        await database.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,3 @@
+export { createTestDatabase, createTestRuntime, type TestDatabase, type TestRuntime } from './test-runtime.js';
+export { waitForSeq, waitForEvent, waitForStatus, type WaitOptions } from './wait-for.js';
+export { testServices, databaseUrl } from './databases.js';

@@ -1,0 +1,95 @@
+import { isTerminal, type RunEvent, type RunStatus } from '@runstream/domain';
+import type { Runtime } from '@runstream/runtime';
+import type { Run } from '@runstream/runs';
+
+export interface WaitOptions {
+  /** Give up (and fail the test with what was last seen) after this long. Default 15 s. */
+  timeoutMs?: number;
+}
+
+type Facts = Pick<Runtime, 'bus' | 'eventLog' | 'runs'>;
+
+/**
+ * Re-checks `probe` each time the bus says the run changed, until it returns a value. The check runs against
+ * the database, so a missed signal only delays it until the next one or the periodic re-check (LISTEN can
+ * drop); the deadline is a failure, never a success.
+ */
+async function until<T>(
+  runtime: Facts,
+  runId: string,
+  probe: () => Promise<T | undefined>,
+  describe: () => Promise<string>,
+  { timeoutMs = 15_000 }: WaitOptions,
+): Promise<T> {
+  let wake: () => void = () => {};
+  const unsubscribe = runtime.bus.subscribe(runId, () => wake());
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const signalled = new Promise<void>((resolve) => (wake = resolve));
+      const found = await probe();
+      if (found !== undefined) return found;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${await describe()}`);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([signalled, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(remaining, 500))))]);
+      clearTimeout(timer);
+    }
+  } finally {
+    unsubscribe();
+  }
+}
+
+/** Resolves with the run's event at `seq` once it is committed. */
+export function waitForSeq(runtime: Facts, runId: string, seq: number, options: WaitOptions = {}): Promise<RunEvent> {
+  return until(
+    runtime,
+    runId,
+    async () => (await runtime.eventLog.read(runId, { fromSeq: seq, limit: 1 })).find((event) => event.seq === seq),
+    async () => `run ${runId} to reach seq ${seq} (it is at ${(await runtime.runs.get(runId))?.lastSeq ?? 'no run'})`,
+    options,
+  );
+}
+
+/** Resolves with the first event of `type` in the run's log (optionally matching `where`). */
+export function waitForEvent(
+  runtime: Facts,
+  runId: string,
+  type: RunEvent['type'],
+  options: WaitOptions & { where?: (event: RunEvent) => boolean } = {},
+): Promise<RunEvent> {
+  return until(
+    runtime,
+    runId,
+    async () => {
+      for await (const event of runtime.eventLog.readStream(runId)) {
+        if (event.type === type && (options.where?.(event) ?? true)) return event;
+      }
+      return undefined;
+    },
+    async () => `an event ${type} in run ${runId}`,
+    options,
+  );
+}
+
+/** Resolves with the run once its status is one of `statuses` (default: any terminal status). */
+export function waitForStatus(
+  runtime: Facts,
+  runId: string,
+  statuses?: RunStatus | RunStatus[],
+  options: WaitOptions = {},
+): Promise<Run> {
+  const wanted = statuses === undefined ? null : new Set([statuses].flat());
+  return until(
+    runtime,
+    runId,
+    async () => {
+      const run = await runtime.runs.get(runId);
+      if (run && (wanted ? wanted.has(run.status) : isTerminal(run.status))) return run;
+      return undefined;
+    },
+    async () =>
+      `run ${runId} to become ${wanted ? [...wanted].join('|') : 'terminal'} (it is ${(await runtime.runs.get(runId))?.status ?? 'missing'})`,
+    options,
+  );
+}
