@@ -81,10 +81,13 @@ function encodeListCursor(run: Run): string {
   return Buffer.from(`${run.createdAt.toISOString()}|${run.id}`).toString('base64url');
 }
 
+/** A canonical UUID; anything else would make PostgreSQL reject the whole query. */
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function decodeListCursor(cursor: string): { createdAt: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
   const createdAt = new Date(at ?? '');
-  if (!id || !/^[0-9a-f-]{36}$/.test(id) || Number.isNaN(createdAt.getTime())) throw new InvalidCursorError(cursor);
+  if (!id || !uuidPattern.test(id) || Number.isNaN(createdAt.getTime())) throw new InvalidCursorError(cursor);
   return { createdAt, id };
 }
 
@@ -98,7 +101,7 @@ export type RunRepository = ReturnType<typeof createRunRepository>;
 
 export function createRunRepository({ db, clock, channel }: RunRepositoryConfig) {
   async function get(id: string): Promise<Run | null> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+    if (!uuidPattern.test(id)) return null;
     const [row] = await db.select().from(runs).where(eq(runs.id, id));
     return row ? toRun(row) : null;
   }
