@@ -39,12 +39,24 @@ export const runs = pgTable(
     updatedAt: timestamptz('updated_at').notNull(),
     startedAt: timestamptz('started_at'),
     finishedAt: timestamptz('finished_at'),
+    wakeAt: timestamptz('wake_at'),
+    /** The execution currently allowed to write to the run (engine instance id), null when none. */
+    leaseOwner: text('lease_owner'),
+    /** Fencing token: incremented by every lease acquisition; appends made under an older token are refused. */
+    leaseToken: integer('lease_token').notNull().default(0),
+    leaseExpiresAt: timestamptz('lease_expires_at'),
   },
   (t) => [
     uniqueIndex('runs_idempotency_key_key').on(t.idempotencyKey),
     index('runs_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('runs_status_created_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
     index('runs_workflow_created_idx').on(t.workflow, t.createdAt.desc(), t.id.desc()),
+    index('runs_lease_expiry_idx')
+      .on(t.leaseExpiresAt)
+      .where(sql`${t.status} = 'running' and ${t.leaseOwner} is not null`),
+    index('runs_wake_idx')
+      .on(t.wakeAt)
+      .where(sql`${t.status} = 'running' and ${t.leaseOwner} is null`),
     check('runs_status_check', sql`${t.status} in ('queued', 'running', 'succeeded', 'failed', 'cancelled')`),
   ],
 );
@@ -99,6 +111,24 @@ export const outbox = pgTable(
   ],
 );
 
+/** Engine processes: what each one is, how loaded, and whether it still heartbeats. */
+export const instances = pgTable(
+  'instances',
+  {
+    id: text('id').primaryKey(),
+    host: text('host').notNull(),
+    pid: integer('pid').notNull(),
+    concurrency: integer('concurrency').notNull(),
+    load: integer('load').notNull().default(0),
+    status: text('status', { enum: ['alive', 'stopped', 'dead'] }).notNull(),
+    startedAt: timestamptz('started_at').notNull(),
+    heartbeatAt: timestamptz('heartbeat_at').notNull(),
+    stoppedAt: timestamptz('stopped_at'),
+  },
+  (t) => [index('instances_alive_heartbeat_idx').on(t.heartbeatAt).where(sql`${t.status} = 'alive'`)],
+);
+
 export type RunRow = typeof runs.$inferSelect;
 export type RunEventRow = typeof runEvents.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;
+export type InstanceRow = typeof instances.$inferSelect;

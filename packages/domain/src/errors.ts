@@ -60,3 +60,37 @@ export class InvalidCursorError extends RunstreamError {
     super(`cursor ${JSON.stringify(cursor)} is not a valid cursor`);
   }
 }
+
+/**
+ * An append on behalf of an execution whose lease was taken over (or released). The writer is a zombie: it must
+ * stop, and nothing it tried to write was written.
+ */
+export class LeaseLostError extends RunstreamError {
+  readonly code = 'LEASE_LOST';
+  constructor(
+    readonly runId: string,
+    readonly fencingToken: number,
+  ) {
+    super(`run ${runId}: lease with fencing token ${fencingToken} is no longer held`);
+  }
+}
+
+export class UnknownWorkflowError extends RunstreamError {
+  readonly code = 'UNKNOWN_WORKFLOW';
+  readonly field = 'workflow';
+  constructor(readonly workflow: string) {
+    super(`no workflow named ${JSON.stringify(workflow)} is registered`);
+  }
+}
+
+/** An operation that needs the run in another status (cancel a finished run, retry one that did not fail). */
+export class RunStatusConflictError extends RunstreamError {
+  readonly code = 'RUN_STATUS_CONFLICT';
+  constructor(
+    readonly runId: string,
+    readonly status: RunStatus,
+    readonly operation: string,
+  ) {
+    super(`cannot ${operation} run ${runId}: it is ${status}`);
+  }
+}

@@ -21,9 +21,11 @@ export interface RunState {
   finishedAt: Date | null;
   output: unknown;
   error: ErrorInfo | null;
+  /** When a suspended execution (durable sleep, step retry backoff) should be resumed. */
+  wakeAt: Date | null;
 }
 
-const stepEvents = new Set(['step.started', 'step.chunk', 'step.completed', 'step.failed', 'run.output', 'run.sleeping']);
+const stepEvents = new Set(['step.started', 'step.chunk', 'step.completed', 'run.output']);
 
 /**
  * The run state machine: folds one event into the projection, or throws IllegalTransitionError.
@@ -41,6 +43,7 @@ export function applyEvent(state: RunState | null, event: NewEvent, at: Date): R
       finishedAt: null,
       output: null,
       error: null,
+      wakeAt: null,
     };
   }
   const illegal = () => new IllegalTransitionError(state.status, event.type);
@@ -49,6 +52,7 @@ export function applyEvent(state: RunState | null, event: NewEvent, at: Date): R
     ...patch,
     status,
     finishedAt: at,
+    wakeAt: null,
   });
 
   switch (state.status) {
@@ -62,10 +66,13 @@ export function applyEvent(state: RunState | null, event: NewEvent, at: Date): R
           throw illegal();
       }
     case 'running':
-      if (stepEvents.has(event.type)) return state;
       switch (event.type) {
+        case 'run.sleeping':
+          return { ...state, wakeAt: new Date(event.data.until) };
+        case 'step.failed':
+          return event.data.retryAt ? { ...state, wakeAt: new Date(event.data.retryAt) } : state;
         case 'run.started':
-          return { ...state, attempts: state.attempts + 1 };
+          return { ...state, attempts: state.attempts + 1, wakeAt: null };
         case 'run.cancel_requested':
           return { ...state, cancelRequested: true };
         case 'run.succeeded':
@@ -75,6 +82,7 @@ export function applyEvent(state: RunState | null, event: NewEvent, at: Date): R
         case 'run.cancelled':
           return finish('cancelled');
         default:
+          if (stepEvents.has(event.type)) return state;
           throw illegal();
       }
     case 'failed':

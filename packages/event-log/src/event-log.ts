@@ -1,6 +1,8 @@
 import {
   applyEvents,
   ConcurrencyError,
+  isTerminal,
+  LeaseLostError,
   parseEvent,
   RunNotFoundError,
   type Clock,
@@ -17,6 +19,12 @@ import { stateFromRow, type ProjectionRow } from './projection.js';
 export interface AppendOptions {
   /** Optimistic concurrency: the run's current last seq as the caller last saw it. */
   expectedSeq?: number;
+  /**
+   * Write on behalf of the execution holding the run's lease under this fencing token; refused with
+   * LeaseLostError once another execution has taken the lease over. `release` gives the lease up in the same
+   * statement (a suspended or handed-off execution), so whoever is woken next can take it at once.
+   */
+  fence?: { token: number; release?: boolean };
 }
 
 export interface AppendResult {
@@ -45,7 +53,8 @@ export interface FeedPage {
 }
 
 export interface EventLogConfig {
-  db: Database;
+  /** The pool, or a transaction (`db.transaction(tx => ...)`): appends then commit with the caller's transaction. */
+  db: Pick<Database, 'execute'>;
   clock: Clock;
   /** NOTIFY channel announcing appends (see RunAppended). */
   channel: string;
@@ -93,8 +102,11 @@ export function createEventLog({ db, clock, channel }: EventLogConfig) {
     const keys = events.flatMap((event) => (event.key === undefined ? [] : [event.key]));
 
     for (;;) {
-      const [current] = await db.execute<ProjectionRow & { existing_keys: string[] }>(sql`
+      const [current] = await db.execute<
+        ProjectionRow & { existing_keys: string[]; lease_token: number; lease_owner: string | null }
+      >(sql`
         select status, last_seq, attempts, retries, cancel_requested, started_at, finished_at, output, error,
+          wake_at, lease_token, lease_owner,
           ${
             keys.length === 0
               ? sql`'{}'::text[]`
@@ -102,6 +114,10 @@ export function createEventLog({ db, clock, channel }: EventLogConfig) {
           } as existing_keys
         from runs where id = ${runId}`);
       if (!current) throw new RunNotFoundError(runId);
+      const { fence } = options;
+      if (fence && (current.lease_token !== fence.token || current.lease_owner === null)) {
+        throw new LeaseLostError(runId, fence.token);
+      }
       if (options.expectedSeq !== undefined && options.expectedSeq !== current.last_seq) {
         throw new ConcurrencyError(runId, options.expectedSeq, current.last_seq);
       }
@@ -115,6 +131,7 @@ export function createEventLog({ db, clock, channel }: EventLogConfig) {
       const firstSeq = current.last_seq + 1;
       const lastSeq = current.last_seq + fresh.length;
       const writes = eventWrites({ source: 'locked_run', runId, firstSeq, events: fresh, at, channel });
+      const releaseLease = isTerminal(state.status) || fence?.release === true;
       const [result] = await db.execute<{ updated: number }>(sql`
         with locked_run as (
           update runs set
@@ -127,8 +144,11 @@ export function createEventLog({ db, clock, channel }: EventLogConfig) {
             finished_at = ${state.finishedAt?.toISOString() ?? null}::timestamptz,
             output = ${state.output === null ? null : JSON.stringify(state.output)}::jsonb,
             error = ${state.error === null ? null : JSON.stringify(state.error)}::jsonb,
+            wake_at = ${state.wakeAt?.toISOString() ?? null}::timestamptz,
             updated_at = ${at.toISOString()}::timestamptz
+            ${releaseLease ? sql`, lease_owner = null, lease_expires_at = null` : sql``}
           where id = ${runId} and last_seq = ${current.last_seq}
+            ${fence ? sql`and lease_token = ${fence.token} and lease_owner is not null` : sql``}
           returning id
         ), ${writes.ctes}
         select (select count(*) from locked_run)::int as updated, ${writes.notified}`);

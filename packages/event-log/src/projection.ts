@@ -11,6 +11,7 @@ export type ProjectionRow = {
   finished_at: string | Date | null;
   output: unknown;
   error: ErrorInfo | null;
+  wake_at: string | Date | null;
 };
 
 const toDate = (value: string | Date | null) => (value === null ? null : new Date(value));
@@ -25,5 +26,6 @@ export function stateFromRow(row: ProjectionRow): RunState {
     finishedAt: toDate(row.finished_at),
     output: row.output,
     error: row.error,
+    wakeAt: toDate(row.wake_at),
   };
 }

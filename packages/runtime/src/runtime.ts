@@ -37,6 +37,8 @@ export interface Runtime {
   readonly runs: RunRepository;
   readonly bus: RunEventBus;
   readonly drainer: OutboxDrainer;
+  /** Adds a receiver of drained outbox messages (the engine's job dispatcher); returns its removal. */
+  addPublisher(publisher: OutboxPublisher): () => void;
   /** Starts the drain loop (tests usually step the drainer with `drainOnce` instead). */
   start(): void;
   /** Stops the drain loop after its batch in hand, then closes the LISTEN connection and the pool. */
@@ -62,10 +64,10 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
   });
   const { db } = database;
   const bus = new RunEventBus((error) => onError(error, 'bus'));
-  const publishers: OutboxPublisher[] = [
+  const publishers = new Set<OutboxPublisher>([
     { publish: async (message: OutboxMessage) => bus.publish({ runId: message.runId, lastSeq: message.lastSeq }) },
     ...(config.publishers ?? []),
-  ];
+  ]);
   const drainer = createOutboxDrainer({
     db,
     clock,
@@ -108,6 +110,10 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     runs: createRunRepository({ db, clock, channel }),
     bus,
     drainer,
+    addPublisher(publisher) {
+      publishers.add(publisher);
+      return () => publishers.delete(publisher);
+    },
     start: () => drainer.start(),
     close() {
       closing ??= (async () => {

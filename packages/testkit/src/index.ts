@@ -1,3 +1,4 @@
 export { createTestDatabase, createTestRuntime, type TestDatabase, type TestRuntime } from './test-runtime.js';
 export { waitForSeq, waitForEvent, waitForStatus, type WaitOptions } from './wait-for.js';
 export { testServices, databaseUrl } from './databases.js';
+export { createTestEngine, testBackends, type TestBackend, type TestEngine, type TestEngineOptions } from './test-engine.js';

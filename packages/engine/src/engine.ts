@@ -1,0 +1,210 @@
+import {
+  ConcurrencyError,
+  RunNotFoundError,
+  RunStatusConflictError,
+  stepHistory,
+  type RunEvent,
+  type StepSummary,
+} from '@runstream/domain';
+import type { Run, RunPage } from '@runstream/runs';
+import type { Runtime } from '@runstream/runtime';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { createDispatcher } from './dispatcher.js';
+import { createExecutor } from './executor.js';
+import { createInstanceRegistry, type Instance } from './instances.js';
+import type { JobQueue } from '@runstream/queue';
+import { createLeaseStore } from './leases.js';
+import { WorkflowRegistry, type WorkflowInfo } from './registry.js';
+import { createSweeper } from './sweeper.js';
+import type { WorkflowDefinition } from './workflow.js';
+
+export interface EngineConfig {
+  runtime: Runtime;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- definitions with any input schema
+  workflows: Iterable<WorkflowDefinition<any, any>>;
+  queue: JobQueue;
+  /** Jobs this instance executes at once. Default 8. */
+  concurrency?: number;
+  /** How long a lease lasts without a heartbeat (heartbeats come every third of it). Default 30 s. */
+  leaseMs?: number;
+  /** How often this instance sweeps for runs nobody works on, and heartbeats itself. Default 5 s. */
+  sweepIntervalMs?: number;
+  /** An instance silent this long is declared dead and its runs recovered. Default 30 s. */
+  instanceStaleMs?: number;
+  /** On shutdown, how long in-flight steps may take to finish before they are aborted. Default 10 s. */
+  shutdownGraceMs?: number;
+  instanceId?: string;
+  onError?: (error: unknown, where: string) => void;
+}
+
+export interface StartRunInput {
+  workflow: string;
+  input: unknown;
+  idempotencyKey?: string;
+}
+
+export type Engine = ReturnType<typeof createEngine>;
+
+/**
+ * Durable execution on top of a runtime: dispatches drained outbox messages as jobs, executes them under
+ * fenced leases, sweeps for abandoned runs, and offers the run operations (start, cancel, retry).
+ * `startWorker()` makes this instance execute runs; without it the engine only dispatches (an API node).
+ */
+export function createEngine(config: EngineConfig) {
+  const { runtime, queue } = config;
+  const concurrency = config.concurrency ?? 8;
+  const leaseMs = config.leaseMs ?? 30_000;
+  const sweepIntervalMs = config.sweepIntervalMs ?? 5_000;
+  const instanceStaleMs = config.instanceStaleMs ?? 30_000;
+  const shutdownGraceMs = config.shutdownGraceMs ?? 10_000;
+  const instanceId = config.instanceId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const onError = config.onError ?? ((error, where) => console.error(`[runstream:engine:${where}]`, error));
+  const workflows = new WorkflowRegistry(config.workflows);
+  const leases = createLeaseStore(runtime.db, runtime.clock);
+  const registry = createInstanceRegistry(runtime.db, runtime.clock, instanceId, concurrency);
+  const sweep = createSweeper(runtime.db, queue, runtime.clock, { overdueMs: Math.max(sweepIntervalMs, 1_000) });
+  const removeDispatcher = runtime.addPublisher(createDispatcher(runtime.db, queue, runtime.clock));
+
+  let draining = false;
+  const executor = createExecutor({
+    runtime,
+    leases,
+    workflows,
+    queue,
+    instanceId,
+    leaseMs,
+    draining: () => draining,
+    onError,
+  });
+
+  async function requireRun(id: string): Promise<Run> {
+    const run = await runtime.runs.get(id);
+    if (!run) throw new RunNotFoundError(id);
+    return run;
+  }
+
+  /** Appends what `decide` returns for the run's current state, retrying if the run moved meanwhile. */
+  async function transition(id: string, decide: (run: Run) => Parameters<Runtime['eventLog']['append']>[1] | null) {
+    for (;;) {
+      const run = await requireRun(id);
+      const events = decide(run);
+      if (!events) return run;
+      try {
+        await runtime.eventLog.append(id, events, { expectedSeq: run.lastSeq });
+        return requireRun(id);
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error;
+      }
+    }
+  }
+
+  let sweepTimer: NodeJS.Timeout | null = null;
+  let sweeping: Promise<unknown> = Promise.resolve();
+  async function housekeeping() {
+    await registry.heartbeat(executor.inFlight.size());
+    await registry.reapStale(instanceStaleMs);
+    await sweep();
+  }
+
+  return {
+    instanceId,
+    workflows,
+
+    /** Validates the input against the workflow's schema, then creates the run (idempotently, with a key). */
+    async startRun({ workflow, input, idempotencyKey }: StartRunInput) {
+      const definition = workflows.require(workflow);
+      workflows.parseInput(workflow, input);
+      return runtime.runs.create({
+        workflow,
+        input,
+        workflowVersion: definition.version,
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+      });
+    },
+
+    /**
+     * Cancels a run: a queued one at once, a running one by asking its execution to stop (its signal aborts and
+     * it ends `cancelled`). Cancelling a cancelled run is harmless; a succeeded or failed one is a conflict.
+     */
+    cancelRun(id: string): Promise<Run> {
+      return transition(id, (run) => {
+        switch (run.status) {
+          case 'queued':
+            return [{ type: 'run.cancelled', data: { reason: 'cancelled before it started' } }];
+          case 'running':
+            return run.cancelRequested ? null : [{ type: 'run.cancel_requested', data: {} }];
+          case 'cancelled':
+            return null;
+          default:
+            throw new RunStatusConflictError(id, run.status, 'cancel');
+        }
+      });
+    },
+
+    /** Sends a failed run back to the queue; completed steps keep their outputs, the failed step runs again. */
+    retryRun(id: string): Promise<Run> {
+      return transition(id, (run) => {
+        if (run.status !== 'failed') throw new RunStatusConflictError(id, run.status, 'retry');
+        return [{ type: 'run.retried', data: {} }];
+      });
+    },
+
+    /** The run's execution history: each step with its status, attempts, duration, output or error. */
+    async steps(runId: string): Promise<StepSummary[]> {
+      await requireRun(runId);
+      const events: RunEvent[] = [];
+      for await (const event of runtime.eventLog.readStream(runId)) {
+        if (event.type.startsWith('step.')) events.push(event);
+      }
+      return stepHistory(events);
+    },
+
+    /** The dead-letter list: runs that failed, newest first. */
+    deadLetters(options: { cursor?: string; limit?: number } = {}): Promise<RunPage> {
+      return runtime.runs.list({ ...options, status: 'failed' });
+    },
+
+    instances(): Promise<Instance[]> {
+      return registry.list();
+    },
+
+    workflowList(): WorkflowInfo[] {
+      return workflows.list();
+    },
+
+    /** One sweep now (tests step it instead of waiting for the interval). */
+    sweep,
+
+    /** Starts executing jobs on this instance: registers it, consumes the queue, sweeps and heartbeats. */
+    async startWorker(): Promise<void> {
+      await registry.register();
+      await queue.startWorker((job) => executor.handle(job), concurrency);
+      sweepTimer = setInterval(() => {
+        sweeping = housekeeping().catch((error) => onError(error, 'sweeper'));
+      }, sweepIntervalMs);
+    },
+
+    /** Executions in flight on this instance. */
+    load: () => executor.inFlight.size(),
+
+    /**
+     * Graceful shutdown: stop taking jobs, let in-flight steps finish (no new step starts; those runs are handed
+     * off with their lease released so another worker resumes at once), abort what is left after the grace
+     * period, then close the queue.
+     */
+    async close(): Promise<void> {
+      draining = true;
+      if (sweepTimer) clearInterval(sweepTimer);
+      await sweeping;
+      const closingWorker = queue.closeWorker();
+      const grace = setTimeout(() => executor.inFlight.abortAll(new Error('shutdown grace period over')), shutdownGraceMs);
+      await executor.inFlight.settled();
+      clearTimeout(grace);
+      await closingWorker;
+      removeDispatcher();
+      if (sweepTimer) await registry.stopped().catch((error) => onError(error, 'registry'));
+      await queue.close();
+    },
+  };
+}

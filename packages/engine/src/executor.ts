@@ -1,0 +1,149 @@
+import { isTerminal, LeaseLostError, type RunEvent } from '@runstream/domain';
+import type { Runtime } from '@runstream/runtime';
+import { foldHistory } from './history.js';
+import { createWorkflowContext, errorInfo, RunCancelledSignal, StepFailedError, Suspension, toJson } from './execution.js';
+import type { JobQueue, RunJob } from '@runstream/queue';
+import type { LeaseStore } from './leases.js';
+import type { WorkflowRegistry } from './registry.js';
+
+export interface ExecutorConfig {
+  runtime: Runtime;
+  leases: LeaseStore;
+  workflows: WorkflowRegistry;
+  queue: JobQueue;
+  /** This engine instance: the lease owner written on the run. */
+  instanceId: string;
+  leaseMs: number;
+  /** Whether the engine is shutting down (steps stop starting; runs are handed off). */
+  draining(): boolean;
+  onError(error: unknown, where: string): void;
+}
+
+/** Executions in flight on this instance, so shutdown can wait for them and metrics can count them. */
+export interface InFlight {
+  size(): number;
+  abortAll(reason: unknown): void;
+  settled(): Promise<void>;
+}
+
+/**
+ * Runs one job: take the run's lease, replay its history into a fresh workflow context, and record the outcome.
+ * A job that cannot take the lease does nothing — whoever holds it (or the sweeper, once it expires) carries on.
+ */
+export function createExecutor(config: ExecutorConfig) {
+  const { runtime, leases, workflows, queue, instanceId, leaseMs } = config;
+  const running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+
+  async function handle(job: RunJob): Promise<void> {
+    const run = await runtime.runs.get(job.runId);
+    if (!run || isTerminal(run.status)) return;
+    const workflow = workflows.get(run.workflow);
+    if (!workflow) {
+      config.onError(new Error(`run ${run.id}: workflow ${run.workflow} is not registered on this worker`), 'executor');
+      return;
+    }
+    const lease = await leases.acquire(run.id, instanceId, { leaseMs, concurrency: workflow.concurrency });
+    if (lease.kind === 'throttled') {
+      await queue.enqueue(
+        { runId: run.id, reason: 'throttled' },
+        { jobId: `${run.id}-throttled-${Date.now()}`, delayMs: 250 + Math.round(Math.random() * 500) },
+      );
+      return;
+    }
+    if (lease.kind !== 'acquired') return;
+
+    const controller = new AbortController();
+    const done = execute(run.id, lease.token, controller).finally(() => running.delete(run.id));
+    running.set(run.id, { controller, done });
+    await done;
+  }
+
+  async function execute(runId: string, token: number, controller: AbortController): Promise<void> {
+    const { eventLog, clock, bus } = runtime;
+    const fence = { token };
+    const heartbeat = setInterval(() => {
+      leases.renew(runId, token, leaseMs).then(
+        (held) => held || controller.abort(new LeaseLostError(runId, token)),
+        (error: unknown) => config.onError(error, 'heartbeat'),
+      );
+    }, Math.max(50, Math.floor(leaseMs / 3)));
+    const checkCancel = async () => {
+      const current = await runtime.runs.get(runId);
+      if (current?.cancelRequested && !controller.signal.aborted) controller.abort(new RunCancelledSignal());
+    };
+    const unsubscribe = bus.subscribe(runId, () => void checkCancel().catch((error) => config.onError(error, 'cancel')));
+
+    try {
+      const events: RunEvent[] = [];
+      for await (const event of eventLog.readStream(runId)) events.push(event);
+      const run = await runtime.runs.get(runId);
+      if (!run) return;
+      if (run.cancelRequested) {
+        await eventLog.append(runId, [{ type: 'run.cancelled', data: { reason: 'cancel requested' } }], { fence });
+        return;
+      }
+      const workflow = workflows.get(run.workflow)!;
+      const attempt = run.attempts + 1;
+      await eventLog.append(runId, [{ type: 'run.started', data: { attempt, workerId: instanceId } }], { fence });
+      const context = createWorkflowContext({
+        runId,
+        token,
+        eventLog,
+        clock,
+        workflow,
+        signal: controller.signal,
+        draining: config.draining,
+        history: foldHistory(events),
+      });
+      try {
+        const output = await workflow.run(context, workflow.input.parse(run.input));
+        await eventLog.append(runId, [{ type: 'run.succeeded', data: { output: toJson(output) } }], {
+          fence,
+        });
+      } catch (error) {
+        await settle(runId, token, error, controller.signal);
+      }
+    } catch (error) {
+      if (!(error instanceof LeaseLostError)) config.onError(error, 'executor');
+    } finally {
+      clearInterval(heartbeat);
+      unsubscribe();
+    }
+  }
+
+  /** Records how an execution that threw ended: suspended, handed off, cancelled, zombie, or failed. */
+  async function settle(runId: string, token: number, error: unknown, signal: AbortSignal): Promise<void> {
+    const fence = { token };
+    const reason = signal.aborted ? signal.reason : error;
+    if (reason instanceof LeaseLostError) return;
+    if (error instanceof Suspension) {
+      if (!error.released) await leases.release(runId, token);
+      if (error.reason === 'handoff') {
+        await queue.enqueue({ runId, reason: 'handoff' }, { jobId: `${runId}-handoff-${token}` });
+      }
+      return;
+    }
+    if (reason instanceof RunCancelledSignal) {
+      await runtime.eventLog.append(runId, [{ type: 'run.cancelled', data: { reason: 'cancel requested' } }], { fence });
+      return;
+    }
+    const failure = reason instanceof StepFailedError ? reason : null;
+    await runtime.eventLog.append(
+      runId,
+      [{ type: 'run.failed', data: { error: errorInfo(reason), ...(failure ? { step: failure.step } : {}) } }],
+      { fence },
+    );
+  }
+
+  const inFlight: InFlight = {
+    size: () => running.size,
+    abortAll(reason) {
+      for (const { controller } of running.values()) controller.abort(reason);
+    },
+    async settled() {
+      await Promise.allSettled([...running.values()].map(({ done }) => done));
+    },
+  };
+
+  return { handle, inFlight };
+}

@@ -1,0 +1,14 @@
+export { createEngine, type Engine, type EngineConfig, type StartRunInput } from './engine.js';
+export {
+  defineWorkflow,
+  NonRetryableError,
+  StepTimeoutError,
+  type BackoffOptions,
+  type StepContext,
+  type StepOptions,
+  type WorkflowContext,
+  type WorkflowDefinition,
+} from './workflow.js';
+export { WorkflowRegistry, type WorkflowInfo } from './registry.js';
+export { backoffDelay } from './execution.js';
+export type { Instance } from './instances.js';

@@ -1,0 +1,82 @@
+import type { Clock } from '@runstream/domain';
+import type { Database } from '@runstream/db';
+import { sql } from 'drizzle-orm';
+
+export type LeaseOutcome =
+  | { kind: 'acquired'; token: number }
+  | { kind: 'missing' }
+  | { kind: 'finished' }
+  /** Another execution holds an unexpired lease; if it dies, the sweeper re-dispatches after expiry. */
+  | { kind: 'held' }
+  /** The run is suspended until `wakeAt`; a delayed job is due then. */
+  | { kind: 'suspended'; wakeAt: Date }
+  /** The workflow's concurrency limit is reached across all workers. */
+  | { kind: 'throttled' };
+
+export interface LeaseStore {
+  acquire(runId: string, owner: string, options: { leaseMs: number; concurrency?: number }): Promise<LeaseOutcome>;
+  /** Extends the lease; false when it was lost (taken over, released, or the run finished). */
+  renew(runId: string, token: number, leaseMs: number): Promise<boolean>;
+  /** Gives the lease up without an event (a handed-off or early-woken execution). */
+  release(runId: string, token: number): Promise<void>;
+}
+
+interface LeaseRow extends Record<string, unknown> {
+  status: string;
+  workflow: string;
+  lease_owner: string | null;
+  lease_expires_at: string | null;
+  wake_at: string | null;
+  cancel_requested: boolean;
+}
+
+export function createLeaseStore(db: Database, clock: Clock): LeaseStore {
+  return {
+    acquire(runId, owner, { leaseMs, concurrency }) {
+      return db.transaction(async (tx) => {
+        const now = clock.now();
+        const [run] = await tx.execute<LeaseRow>(sql`
+          select status, workflow, lease_owner, lease_expires_at::text, wake_at::text, cancel_requested
+          from runs where id = ${runId}`);
+        if (!run) return { kind: 'missing' };
+        if (run.status !== 'queued' && run.status !== 'running') return { kind: 'finished' };
+        if (run.lease_owner !== null && new Date(run.lease_expires_at!) > now) return { kind: 'held' };
+        // A suspended run is woken early only to be cancelled.
+        if (run.wake_at !== null && new Date(run.wake_at) > now && !run.cancel_requested) {
+          return { kind: 'suspended', wakeAt: new Date(run.wake_at) };
+        }
+        if (concurrency !== undefined) {
+          // Serializes acquirers of one workflow, so the count below cannot be raced past the limit.
+          await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`runstream:workflow:${run.workflow}`}))`);
+          const [{ active } = { active: 0 }] = await tx.execute<{ active: number }>(sql`
+            select count(*)::int as active from runs
+            where workflow = ${run.workflow} and status = 'running' and lease_owner is not null
+              and lease_expires_at > ${now.toISOString()}::timestamptz and id <> ${runId}`);
+          if (active >= concurrency) return { kind: 'throttled' };
+        }
+        const [taken] = await tx.execute<{ lease_token: number }>(sql`
+          update runs set lease_owner = ${owner}, lease_token = lease_token + 1,
+            lease_expires_at = ${new Date(now.getTime() + leaseMs).toISOString()}::timestamptz
+          where id = ${runId} and status in ('queued', 'running')
+            and (lease_owner is null or lease_expires_at <= ${now.toISOString()}::timestamptz)
+          returning lease_token`);
+        return taken ? { kind: 'acquired', token: taken.lease_token } : { kind: 'held' };
+      });
+    },
+
+    async renew(runId, token, leaseMs) {
+      const expires = new Date(clock.now().getTime() + leaseMs).toISOString();
+      const rows = await db.execute(sql`
+        update runs set lease_expires_at = ${expires}::timestamptz
+        where id = ${runId} and lease_token = ${token} and lease_owner is not null
+        returning 1`);
+      return rows.length === 1;
+    },
+
+    async release(runId, token) {
+      await db.execute(sql`
+        update runs set lease_owner = null, lease_expires_at = null
+        where id = ${runId} and lease_token = ${token}`);
+    },
+  };
+}

@@ -1,0 +1,32 @@
+/** Why a run is being (re-)executed. Jobs carry ids and this reason only; the log holds everything else. */
+export type WakeReason = 'start' | 'wake' | 'recover' | 'handoff' | 'throttled';
+
+export interface RunJob {
+  runId: string;
+  reason: WakeReason;
+}
+
+export interface EnqueueOptions {
+  /** Deterministic id: enqueueing the same id twice yields one job. */
+  jobId: string;
+  delayMs?: number;
+}
+
+export type JobHandler = (job: RunJob) => Promise<void>;
+
+/** The queue port the engine dispatches through; BullMQ implements it on Redis or PostgreSQL. */
+export interface JobQueue {
+  readonly backend: 'redis' | 'postgres';
+  enqueue(job: RunJob, options: EnqueueOptions): Promise<void>;
+  /** Starts consuming with `concurrency` jobs at once. */
+  startWorker(handler: JobHandler, concurrency: number): Promise<void>;
+  /** Stops taking new jobs and waits for the ones in hand. */
+  closeWorker(): Promise<void>;
+  /** Jobs waiting, delayed and active (for metrics and health). */
+  counts(): Promise<{ waiting: number; delayed: number; active: number }>;
+  /** Throws when the backend is unreachable. */
+  ping(): Promise<void>;
+  /** Deletes every job of this namespace (tests, and tearing a deployment down). */
+  obliterate(): Promise<void>;
+  close(): Promise<void>;
+}
