@@ -1,0 +1,100 @@
+import { eventIterator, oc } from '@orpc/contract';
+import { z } from 'zod';
+import {
+  feedEventSchema,
+  healthSchema,
+  inputs,
+  instanceSchema,
+  runEventSchema,
+  runSchema,
+  stepSchema,
+  streamEndSchema,
+  workflowSchema,
+} from './schemas.js';
+
+/** Field-level detail of a BAD_REQUEST: which field is wrong and why. */
+export const badRequestData = z.object({
+  field: z.string(),
+  issues: z.array(z.object({ field: z.string(), message: z.string() })),
+});
+
+const base = oc.errors({
+  UNAUTHORIZED: { status: 401, message: 'a valid bearer token is required' },
+  FORBIDDEN: { status: 403, message: 'this token does not grant access to that' },
+  BAD_REQUEST: { status: 400, data: badRequestData },
+});
+
+const runErrors = {
+  NOT_FOUND: { status: 404, data: z.object({ id: z.string() }) },
+  CONFLICT: { status: 409, data: z.object({ id: z.string(), status: z.string() }) },
+};
+
+/**
+ * The Runstream API, contract first: the server implements it, the typed client and the OpenAPI document are
+ * derived from it. REST routes live under `/api`, the RPC transport under `/rpc`.
+ */
+export const contract = {
+  runs: {
+    create: base
+      .route({ method: 'POST', path: '/runs', successStatus: 201, summary: 'Start a run (idempotent with a key)' })
+      .input(inputs.createRun)
+      .output(z.object({ run: runSchema, created: z.boolean() })),
+    list: base
+      .route({ method: 'GET', path: '/runs', summary: 'List runs, newest first, with keyset paging' })
+      .input(inputs.listRuns)
+      .output(z.object({ runs: z.array(runSchema), nextCursor: z.string().optional() })),
+    get: base
+      .route({ method: 'GET', path: '/runs/{id}', summary: 'A run with its steps' })
+      .errors(runErrors)
+      .input(inputs.runById)
+      .output(runSchema.extend({ steps: z.array(stepSchema) })),
+    cancel: base
+      .route({ method: 'POST', path: '/runs/{id}/cancel', summary: 'Cancel a run (harmless if already cancelled)' })
+      .errors(runErrors)
+      .input(inputs.runById)
+      .output(runSchema),
+    retry: base
+      .route({ method: 'POST', path: '/runs/{id}/retry', summary: 'Re-queue a failed run from its failed step' })
+      .errors(runErrors)
+      .input(inputs.runById)
+      .output(runSchema),
+    events: base
+      .route({ method: 'GET', path: '/runs/{id}/events', summary: 'A page of the run’s events from a seq' })
+      .errors(runErrors)
+      .input(inputs.readEvents)
+      .output(z.object({ events: z.array(runEventSchema), nextSeq: z.number().int().optional() })),
+    stream: base
+      .route({
+        method: 'GET',
+        path: '/runs/{id}/stream',
+        summary: 'Server-Sent Events: the run’s backlog from a seq, then live events, then `done`',
+      })
+      .errors(runErrors)
+      .input(inputs.streamRun)
+      .output(eventIterator(runEventSchema, streamEndSchema)),
+    token: base
+      .route({ method: 'POST', path: '/runs/{id}/token', summary: 'Mint a short-lived read token for one run' })
+      .errors(runErrors)
+      .input(inputs.runById)
+      .output(z.object({ token: z.string(), expiresAt: z.date() })),
+  },
+  feed: {
+    stream: base
+      .route({ method: 'GET', path: '/feed/stream', summary: 'Server-Sent Events: run lifecycle events across runs' })
+      .input(inputs.streamFeed)
+      .output(eventIterator(feedEventSchema)),
+  },
+  workflows: {
+    list: base
+      .route({ method: 'GET', path: '/workflows', summary: 'Registered workflows with their input JSON Schema' })
+      .output(z.array(workflowSchema)),
+  },
+  instances: {
+    list: base
+      .route({ method: 'GET', path: '/instances', summary: 'Worker instances and their load' })
+      .output(z.array(instanceSchema)),
+  },
+  health: base.route({ method: 'GET', path: '/health', summary: 'PostgreSQL and queue reachability' }).output(healthSchema),
+};
+
+export type Contract = typeof contract;

@@ -1,0 +1,2 @@
+export { contract, badRequestData, type Contract } from './contract.js';
+export * from './schemas.js';

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+
+export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
+
+export const errorInfoSchema = z.object({
+  name: z.string(),
+  message: z.string(),
+  stack: z.string().optional(),
+  code: z.string().optional(),
+});
+
+export const runSchema = z.object({
+  id: z.string(),
+  workflow: z.string(),
+  workflowVersion: z.string().nullable(),
+  input: z.unknown(),
+  status: runStatusSchema,
+  idempotencyKey: z.string().nullable(),
+  /** Seq of the run's last event. */
+  lastSeq: z.number().int(),
+  attempts: z.number().int(),
+  retries: z.number().int(),
+  cancelRequested: z.boolean(),
+  output: z.unknown(),
+  error: errorInfoSchema.nullable(),
+  createdAt: z.date(),
+  updatedAt: z.date(),
+  startedAt: z.date().nullable(),
+  finishedAt: z.date().nullable(),
+});
+
+export const stepSchema = z.object({
+  name: z.string(),
+  status: z.enum(['running', 'completed', 'failed', 'retrying']),
+  attempts: z.number().int(),
+  startedAt: z.date(),
+  finishedAt: z.date().nullable(),
+  durationMs: z.number(),
+  output: z.unknown(),
+  error: errorInfoSchema.nullable(),
+  chunks: z.number().int(),
+});
+
+export const runEventSchema = z.object({
+  runId: z.string(),
+  seq: z.number().int(),
+  type: z.string(),
+  data: z.unknown(),
+  createdAt: z.date(),
+});
+
+/** A run lifecycle event in the cross-run feed; `cursor` resumes the feed right after it. */
+export const feedEventSchema = runEventSchema.extend({ cursor: z.string() });
+
+/** How a run's stream ends: sent as the SSE `done` event once the run is terminal. */
+export const streamEndSchema = z.object({ status: runStatusSchema, lastSeq: z.number().int() });
+
+export const workflowSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  inputSchema: z.unknown(),
+  concurrency: z.number().int().nullable(),
+});
+
+export const instanceSchema = z.object({
+  id: z.string(),
+  host: z.string(),
+  pid: z.number().int(),
+  concurrency: z.number().int(),
+  load: z.number().int(),
+  status: z.enum(['alive', 'stopped', 'dead']),
+  startedAt: z.date(),
+  heartbeatAt: z.date(),
+  stoppedAt: z.date().nullable(),
+});
+
+export const healthSchema = z.object({
+  status: z.enum(['ok', 'degraded']),
+  checks: z.object({
+    postgres: z.object({ ok: z.boolean(), error: z.string().optional() }),
+    queue: z.object({ ok: z.boolean(), backend: z.enum(['redis', 'postgres']), error: z.string().optional() }),
+  }),
+});
+
+const runId = z.uuid({ error: 'must be a run id (a UUID)' });
+/** Query strings arrive as text over REST; numbers are coerced, then checked. */
+const seqParam = z.coerce.number().int().min(1);
+
+export const inputs = {
+  createRun: z.object({
+    workflow: z.string().min(1).max(200),
+    input: z.unknown().optional(),
+    idempotencyKey: z.string().min(1).max(300).optional(),
+  }),
+  listRuns: z.object({
+    workflow: z.string().min(1).max(200).optional(),
+    status: z
+      .union([runStatusSchema, z.array(runStatusSchema)])
+      .optional(),
+    createdAfter: z.coerce.date().optional(),
+    createdBefore: z.coerce.date().optional(),
+    cursor: z.string().min(1).max(500).optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  }),
+  runById: z.object({ id: runId }),
+  readEvents: z.object({
+    id: runId,
+    fromSeq: seqParam.default(1),
+    limit: z.coerce.number().int().min(1).max(1_000).default(200),
+  }),
+  streamRun: z.object({
+    id: runId,
+    /** First seq to send; `Last-Event-ID` (a reconnect) takes precedence. */
+    fromSeq: seqParam.default(1),
+    /** A read token scoped to this run, for clients that cannot send headers (`EventSource`). */
+    token: z.string().optional(),
+  }),
+  streamFeed: z.object({
+    /** Resume after this feed cursor; `Last-Event-ID` takes precedence. Default: only what happens next. */
+    after: z.string().max(100).optional(),
+  }),
+};
