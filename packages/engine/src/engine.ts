@@ -11,6 +11,7 @@ import type { Runtime } from '@runstream/runtime';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createDispatcher } from './dispatcher.js';
+import { ShutdownSignal } from './execution.js';
 import { createExecutor } from './executor.js';
 import { createInstanceRegistry, type Instance } from './instances.js';
 import type { JobQueue } from '@runstream/queue';
@@ -198,7 +199,7 @@ export function createEngine(config: EngineConfig) {
       if (sweepTimer) clearInterval(sweepTimer);
       await sweeping;
       const closingWorker = queue.closeWorker();
-      const grace = setTimeout(() => executor.inFlight.abortAll(new Error('shutdown grace period over')), shutdownGraceMs);
+      const grace = setTimeout(() => executor.inFlight.abortAll(new ShutdownSignal()), shutdownGraceMs);
       await executor.inFlight.settled();
       clearTimeout(grace);
       await closingWorker;

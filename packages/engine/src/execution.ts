@@ -31,6 +31,14 @@ export class RunCancelledSignal extends Error {
   }
 }
 
+/** Why in-flight executions are aborted when the shutdown grace period runs out: hand the run off, don't fail it. */
+export class ShutdownSignal extends Error {
+  override name = 'Shutdown';
+  constructor() {
+    super('engine shutting down');
+  }
+}
+
 /** A step that used up its attempts (or threw NonRetryableError); carries the step's name for run.failed. */
 export class StepFailedError extends Error {
   override name = 'StepFailedError';

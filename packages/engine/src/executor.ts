@@ -1,7 +1,16 @@
 import { isTerminal, LeaseLostError, type RunEvent } from '@runstream/domain';
+import type { EventLog } from '@runstream/event-log';
 import type { Runtime } from '@runstream/runtime';
 import { foldHistory } from './history.js';
-import { createWorkflowContext, errorInfo, RunCancelledSignal, StepFailedError, Suspension, toJson } from './execution.js';
+import {
+  createWorkflowContext,
+  errorInfo,
+  RunCancelledSignal,
+  ShutdownSignal,
+  StepFailedError,
+  Suspension,
+  toJson,
+} from './execution.js';
 import type { JobQueue, RunJob } from '@runstream/queue';
 import type { LeaseStore } from './leases.js';
 import type { WorkflowRegistry } from './registry.js';
@@ -59,8 +68,18 @@ export function createExecutor(config: ExecutorConfig) {
   }
 
   async function execute(runId: string, token: number, controller: AbortController): Promise<void> {
-    const { eventLog, clock, bus } = runtime;
+    const { clock, bus } = runtime;
     const fence = { token };
+    // This execution's own appends echo back through the bus; only someone else's append can be a cancel.
+    let ownLastSeq = 0;
+    const eventLog: EventLog = {
+      ...runtime.eventLog,
+      async append(id, events, options) {
+        const result = await runtime.eventLog.append(id, events, options);
+        ownLastSeq = Math.max(ownLastSeq, result.lastSeq);
+        return result;
+      },
+    };
     const heartbeat = setInterval(() => {
       leases.renew(runId, token, leaseMs).then(
         (held) => held || controller.abort(new LeaseLostError(runId, token)),
@@ -71,11 +90,17 @@ export function createExecutor(config: ExecutorConfig) {
       const current = await runtime.runs.get(runId);
       if (current?.cancelRequested && !controller.signal.aborted) controller.abort(new RunCancelledSignal());
     };
-    const unsubscribe = bus.subscribe(runId, () => void checkCancel().catch((error) => config.onError(error, 'cancel')));
+    const unsubscribe = bus.subscribe(runId, (signal) => {
+      if (signal.kind === 'appended' && signal.lastSeq <= ownLastSeq) return;
+      checkCancel().catch((error: unknown) => config.onError(error, 'cancel'));
+    });
 
     try {
+      // Replay needs step outcomes and timers, not the (possibly huge) stream of chunks and outputs.
       const events: RunEvent[] = [];
-      for await (const event of eventLog.readStream(runId)) events.push(event);
+      for await (const event of eventLog.readStream(runId)) {
+        if (event.type !== 'step.chunk' && event.type !== 'run.output') events.push(event);
+      }
       const run = await runtime.runs.get(runId);
       if (!run) return;
       if (run.cancelRequested) {
@@ -116,11 +141,13 @@ export function createExecutor(config: ExecutorConfig) {
     const fence = { token };
     const reason = signal.aborted ? signal.reason : error;
     if (reason instanceof LeaseLostError) return;
+    if (reason instanceof ShutdownSignal || (error instanceof Suspension && error.reason === 'handoff')) {
+      await leases.release(runId, token);
+      await queue.enqueue({ runId, reason: 'handoff' }, { jobId: `${runId}-handoff-${token}` });
+      return;
+    }
     if (error instanceof Suspension) {
       if (!error.released) await leases.release(runId, token);
-      if (error.reason === 'handoff') {
-        await queue.enqueue({ runId, reason: 'handoff' }, { jobId: `${runId}-handoff-${token}` });
-      }
       return;
     }
     if (reason instanceof RunCancelledSignal) {

@@ -21,7 +21,8 @@ export function createSweeper(db: Database, queue: JobQueue, clock: Clock, optio
         where status = 'running' and lease_owner is null and coalesce(wake_at, updated_at) < ${overdue}::timestamptz
         limit ${limit})
       union all
-      (select id, id || '-resume-' || last_seq as job_id from runs
+      -- The dispatcher's own job id for a queued run, so a job still waiting in the queue absorbs this one.
+      (select id, id || '-' || last_seq as job_id from runs
         where status = 'queued' and lease_owner is null and updated_at < ${overdue}::timestamptz
         limit ${limit})`);
     for (const row of rows) await queue.enqueue({ runId: row.id, reason: 'recover' }, { jobId: row.job_id });
