@@ -25,7 +25,7 @@ export interface RunState {
   wakeAt: Date | null;
 }
 
-const stepEvents = new Set(['step.started', 'step.chunk', 'step.completed', 'run.output']);
+const stepEvents: ReadonlySet<string> = new Set(['step.started', 'step.chunk', 'step.completed', 'run.output']);
 
 /**
  * The run state machine: folds one event into the projection, or throws IllegalTransitionError.

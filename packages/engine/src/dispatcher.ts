@@ -5,9 +5,9 @@ import { sql } from 'drizzle-orm';
 import type { JobQueue } from '@runstream/queue';
 
 /** Event types after which a run needs a worker now. */
-const startTypes = new Set(['run.created', 'run.retried', 'run.cancel_requested']);
+const startTypes: ReadonlySet<string> = new Set(['run.created', 'run.retried', 'run.cancel_requested']);
 /** Event types after which a suspended run needs a worker at its wake-up time. */
-const suspendTypes = new Set(['run.sleeping', 'step.failed']);
+const suspendTypes: ReadonlySet<string> = new Set(['run.sleeping', 'step.failed']);
 
 /**
  * Turns drained outbox messages into jobs. The job id is derived from the message (run and last seq), so a
