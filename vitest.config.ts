@@ -7,5 +7,6 @@ export default defineConfig({
     include: ['packages/*/src/**/*.test.ts', 'apps/*/src/**/*.test.ts'],
     exclude: ['**/*.int.test.ts', '**/node_modules/**'],
     pool: 'threads',
+    maxWorkers: 2,
   },
 });

@@ -8,6 +8,10 @@ export default defineConfig({
     include: ['packages/*/src/**/*.int.test.ts', 'apps/*/src/**/*.int.test.ts'],
     globalSetup: ['packages/testkit/src/global-setup.ts'],
     pool: 'forks',
+    // The default (cores - 1) would run one file at a time on a 2-core machine; these tests mostly wait on
+    // PostgreSQL and Redis, so a few files in flight at once keep the machine busy. Each file stays well within
+    // its share of PostgreSQL's connection limit (see createTestRuntime / createTestEngine).
+    maxWorkers: 4,
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

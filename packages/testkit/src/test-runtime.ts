@@ -30,6 +30,8 @@ export async function createTestRuntime(config: Partial<Omit<RuntimeConfig, 'dat
   const database = await createTestDatabase();
   const runtime = await createRuntime({
     namespace: database.name,
+    // Several test files run at once; each keeps to a small share of PostgreSQL's connection limit.
+    poolSize: 4,
     ...config,
     databaseUrl: database.url,
   });
