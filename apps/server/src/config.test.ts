@@ -1,0 +1,132 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, isLoopbackHost, parseConfig, parseDotEnv, readEnvironment, repoRoot } from './config.js';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    parseConfig(env, '/srv');
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('has working defaults: embedded PostgreSQL, loopback, role all, auth off', () => {
+    expect(parseConfig({}, '/srv')).toEqual({
+      port: 7420,
+      host: '127.0.0.1',
+      role: 'all',
+      namespace: 'runstream',
+      apiTokens: [],
+      workerConcurrency: 8,
+      dataDir: join(repoRoot, '.runstream'),
+      embeddedPgPort: 54329,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = parseConfig(
+      {
+        DATABASE_URL: 'postgres://u:p@db:5432/rs',
+        REDIS_URL: 'redis://cache:6379/2',
+        PORT: '8080',
+        HOST: '0.0.0.0',
+        RUNSTREAM_ROLE: 'Worker',
+        RUNSTREAM_NAMESPACE: 'prod-eu',
+        RUNSTREAM_API_TOKEN: ' aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbb ,',
+        RUNSTREAM_READ_TOKEN_SECRET: 's'.repeat(32),
+        WORKER_CONCURRENCY: '32',
+        RUNSTREAM_DATA_DIR: 'data',
+        EMBEDDED_PG_PORT: '55000',
+        LOG_LEVEL: 'debug',
+      },
+      '/srv',
+    );
+    expect(config).toEqual({
+      databaseUrl: 'postgres://u:p@db:5432/rs',
+      redisUrl: 'redis://cache:6379/2',
+      port: 8080,
+      host: '0.0.0.0',
+      role: 'worker',
+      namespace: 'prod-eu',
+      apiTokens: ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb'],
+      readTokenSecret: 's'.repeat(32),
+      workerConcurrency: 32,
+      dataDir: '/srv/data',
+      embeddedPgPort: 55000,
+      logLevel: 'debug',
+    });
+  });
+
+  it('treats blank values as unset', () => {
+    expect(parseConfig({ PORT: '', DATABASE_URL: ' ', RUNSTREAM_ROLE: '' }, '/srv')).toMatchObject({ port: 7420, role: 'all' });
+  });
+
+  it('names the variable and the bad value', () => {
+    expect(problems({ PORT: 'abc' })).toEqual(['PORT must be an integer between 1 and 65535, got "abc"']);
+    expect(problems({ PORT: '70000' })).toEqual(['PORT must be an integer between 1 and 65535, got "70000"']);
+    expect(problems({ PORT: '80.5' })).toEqual(['PORT must be an integer between 1 and 65535, got "80.5"']);
+    expect(problems({ RUNSTREAM_ROLE: 'scheduler' })).toEqual(['RUNSTREAM_ROLE must be one of api, worker, all, got "scheduler"']);
+    expect(problems({ WORKER_CONCURRENCY: '0' })).toEqual(['WORKER_CONCURRENCY must be an integer between 1 and 1000, got "0"']);
+    expect(problems({ LOG_LEVEL: 'loud' })[0]).toMatch(/^LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/);
+    expect(problems({ DATABASE_URL: 'mysql://x:secret@db/rs' })).toEqual([
+      'DATABASE_URL must start with postgres:// or postgresql://, got "mysql://x:***@db/rs"',
+    ]);
+    expect(problems({ REDIS_URL: 'not a url' })[0]).toMatch(/^REDIS_URL must be a URL/);
+    expect(problems({ RUNSTREAM_NAMESPACE: 'has space' })[0]).toMatch(/^RUNSTREAM_NAMESPACE must be 1-48 letters/);
+    expect(problems({ RUNSTREAM_API_TOKEN: 'short' })[0]).toMatch(/^RUNSTREAM_API_TOKEN must be .* at least 16 characters/);
+    expect(problems({ RUNSTREAM_READ_TOKEN_SECRET: 'tiny' })[0]).toMatch(/^RUNSTREAM_READ_TOKEN_SECRET must be at least 32 characters, got 4/);
+  });
+
+  it('reports every bad variable at once', () => {
+    expect(problems({ PORT: 'x', RUNSTREAM_ROLE: 'y' })).toHaveLength(2);
+  });
+
+  it('refuses a non-loopback HOST without API tokens', () => {
+    const [problem] = problems({ HOST: '0.0.0.0' });
+    expect(problem).toMatch(/^HOST "0.0.0.0" is not a loopback address, and RUNSTREAM_API_TOKEN is not set/);
+    expect(problems({ HOST: '192.168.1.10', RUNSTREAM_ROLE: 'api' })[0]).toMatch(/^HOST "192.168.1.10"/);
+    expect(problems({ HOST: '::' })[0]).toMatch(/^HOST "::"/);
+  });
+
+  it('allows any HOST with tokens, loopback hosts without, and a worker (no API) anywhere', () => {
+    expect(parseConfig({ HOST: '0.0.0.0', RUNSTREAM_API_TOKEN: 'x'.repeat(16) }).host).toBe('0.0.0.0');
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) expect(parseConfig({ HOST: host }).host).toBe(host);
+    expect(parseConfig({ HOST: '0.0.0.0', RUNSTREAM_ROLE: 'worker' }).role).toBe('worker');
+  });
+});
+
+describe('isLoopbackHost', () => {
+  it('knows loopback from the rest', () => {
+    expect(['127.0.0.1', 'localhost', '::1', 'api.localhost', '::ffff:127.0.0.1'].every(isLoopbackHost)).toBe(true);
+    expect(['0.0.0.0', '::', '10.0.0.1', 'example.com', '128.0.0.1'].some(isLoopbackHost)).toBe(false);
+  });
+});
+
+describe('.env', () => {
+  it('parses comments, export, quotes and inline comments', () => {
+    expect(
+      parseDotEnv(
+        ['# comment', 'export PORT=8080', 'HOST = "127.0.0.1"', "TOKEN='a#b'", 'LOG_LEVEL=debug # noisy', 'MULTI="a\\nb"', 'junk'].join('\n'),
+      ),
+    ).toEqual({ PORT: '8080', HOST: '127.0.0.1', TOKEN: 'a#b', LOG_LEVEL: 'debug', MULTI: 'a\nb' });
+  });
+
+  it('is read from the working directory, and the environment wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rs-env-'));
+    try {
+      writeFileSync(join(dir, '.env'), 'PORT=8081\nRUNSTREAM_ROLE=api\n');
+      const { env, envFile } = readEnvironment(dir, { PORT: '9000' });
+      expect(envFile).toBe(join(dir, '.env'));
+      expect(parseConfig(env)).toMatchObject({ port: 9000, role: 'api' });
+      expect(readEnvironment(tmpdir(), {}).envFile).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

