@@ -1,0 +1,7 @@
+export {
+  createDashboardHandler,
+  dashboardDistDir,
+  isPageRoute,
+  type DashboardHandler,
+  type DashboardHandlerOptions,
+} from './handler.js';
