@@ -68,14 +68,26 @@ export function createBullQueue(config: BullQueueConfig): JobQueue {
   }
 
   let worker: Worker<RunJob> | null = null;
+  // On the PostgreSQL backend an add racing (or after) `close()` never settles; a caller awaiting it (the outbox
+  // drainer, via the dispatcher) would then hang forever. So adds are refused once closing, and close waits for
+  // the adds in flight.
+  let closed = false;
+  const adding = new Set<Promise<unknown>>();
 
   return {
     backend: config.connection.backend,
     async enqueue(job: RunJob, options: EnqueueOptions) {
-      await queue.add(job.reason, job, {
+      if (closed) throw new Error(`queue ${config.namespace} is closed`);
+      const added = queue.add(job.reason, job, {
         jobId: options.jobId,
         ...(options.delayMs ? { delay: Math.ceil(options.delayMs) } : {}),
       });
+      adding.add(added);
+      try {
+        await added;
+      } finally {
+        adding.delete(added);
+      }
     },
     async startWorker(handler: JobHandler, concurrency: number) {
       if (worker) throw new Error('worker already started');
@@ -102,7 +114,9 @@ export function createBullQueue(config: BullQueueConfig): JobQueue {
       await queue.obliterate({ force: true });
     },
     async close() {
+      closed = true;
       await worker?.close();
+      await Promise.allSettled(adding);
       await queue.close();
     },
   };

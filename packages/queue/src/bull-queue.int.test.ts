@@ -1,0 +1,32 @@
+import { createTestRuntime, testBackends, type TestRuntime } from '@runstream/testkit';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { createBullQueue } from './bull-queue.js';
+import type { JobQueue } from './job-queue.js';
+
+// Closing the queue while something still enqueues (the outbox drainer dispatching during engine shutdown).
+// On the PostgreSQL backend BullMQ's add never settled once the queue was closed, which hung the drainer's
+// pass and with it the runtime's close.
+describe.each(testBackends)('bull queue on %s', (backend) => {
+  let runtime: TestRuntime | undefined;
+  afterEach(() => runtime?.close());
+
+  async function open(): Promise<JobQueue> {
+    runtime = await createTestRuntime();
+    return createBullQueue({
+      namespace: runtime.namespace,
+      connection:
+        backend === 'redis'
+          ? { backend, redisUrl: inject('runstreamTest').redisUrl }
+          : { backend, databaseUrl: runtime.database.url },
+    });
+  }
+
+  it('settles an enqueue racing close, and refuses one after close', async () => {
+    const queue = await open();
+    await queue.enqueue({ runId: 'a', reason: 'start' }, { jobId: 'a-1' });
+    const racing = queue.enqueue({ runId: 'b', reason: 'start' }, { jobId: 'b-1' });
+    await queue.close();
+    await expect(racing).resolves.toBeUndefined();
+    await expect(queue.enqueue({ runId: 'c', reason: 'start' }, { jobId: 'c-1' })).rejects.toThrow(/is closed/);
+  }, 20_000);
+});
