@@ -1,0 +1,15 @@
+export { createApiServer, type ApiServer, type ApiServerConfig } from './server.js';
+export {
+  createAuthenticator,
+  mintReadToken,
+  verifyReadToken,
+  DEFAULT_READ_TOKEN_TTL_MS,
+  type ApiAuthConfig,
+  type Authenticator,
+  type AuthResult,
+  type Principal,
+} from './auth.js';
+export { createRouter, type ApiContext, type ApiRouter } from './router.js';
+export { toApiError, type ApiLogger } from './errors.js';
+export type { ApiQueue, HealthReport } from './health.js';
+export type { StreamSettings } from './streams.js';

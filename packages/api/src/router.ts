@@ -1,0 +1,186 @@
+import { implement, ORPCError } from '@orpc/server';
+import { contract } from '@runstream/contract';
+import { InvalidCursorError, RunNotFoundError, type ErrorInfo } from '@runstream/domain';
+import type { Engine } from '@runstream/engine';
+import { decodeFeedCursor } from '@runstream/event-log';
+import type { Runtime } from '@runstream/runtime';
+import type { Authenticator, Principal } from './auth.js';
+import { badRequest, type ApiLogger } from './errors.js';
+import { checkHealth, type ApiQueue } from './health.js';
+import { feedStream, runEventStream, withoutStack, type ReadGate, type StreamSettings, type StreamTracker } from './streams.js';
+
+/** What the HTTP layer hands every call: the presented credential; `resHeaders` comes from ResponseHeadersPlugin. */
+export interface ApiContext {
+  credential: string | undefined;
+  resHeaders?: Headers;
+}
+
+export interface RouterDeps {
+  runtime: Runtime;
+  engine: Pick<Engine, 'startRun' | 'cancelRun' | 'retryRun' | 'steps' | 'workflowList' | 'instances'>;
+  queue: ApiQueue;
+  auth: Authenticator;
+  streams: StreamTracker;
+  readGate: ReadGate;
+  runStream: StreamSettings;
+  feedStream: StreamSettings;
+  exposeErrorStacks: boolean;
+  healthTimeoutMs: number;
+  logger: ApiLogger;
+}
+
+/** Procedures a per-run read token may call (for its own run only). */
+const readTokenProcedures = new Set(['runs.get', 'runs.events', 'runs.stream']);
+
+const unauthorizedMessages = {
+  missing: 'a valid bearer token is required',
+  invalid: 'the token is not valid',
+  expired: 'the read token has expired',
+} as const;
+
+function forbidden(message: string) {
+  return new ORPCError('FORBIDDEN', { status: 403, message });
+}
+
+function assertCanRead(principal: Principal, runId: string): void {
+  if (principal.kind === 'read' && principal.runId !== runId) throw forbidden('this read token is for another run');
+}
+
+/** `Last-Event-ID` of a run stream: the seq last received. */
+function seqAfterLastEventId(lastEventId: string): number {
+  if (!/^\d{1,15}$/.test(lastEventId.trim())) {
+    throw badRequest([{ field: 'Last-Event-ID', message: 'must be the seq of the last event received' }]);
+  }
+  return Number(lastEventId.trim()) + 1;
+}
+
+function sseHeaders(resHeaders: Headers | undefined): void {
+  resHeaders?.set('cache-control', 'no-cache');
+  resHeaders?.set('x-accel-buffering', 'no');
+}
+
+export function createRouter(deps: RouterDeps) {
+  const { runtime, engine, auth, streams, logger } = deps;
+  const os = implement(contract).$context<ApiContext>();
+
+  // Implementer-level middleware runs before input validation: an unauthenticated call is a 401 whatever it sent.
+  const authed = os.use(async ({ context, path, next }) => {
+    const result = auth.authenticate(context.credential);
+    if (!result.ok) throw new ORPCError('UNAUTHORIZED', { status: 401, message: unauthorizedMessages[result.reason] });
+    if (result.principal.kind === 'read' && !readTokenProcedures.has(path.join('.'))) {
+      throw forbidden('a read token only grants reading and streaming its run');
+    }
+    return next({ context: { principal: result.principal } });
+  });
+
+  const stripError = (error: ErrorInfo | null): ErrorInfo | null => {
+    if (!error || deps.exposeErrorStacks) return error;
+    const { stack: _stack, ...rest } = error;
+    return rest;
+  };
+  const present = <T extends { error: ErrorInfo | null }>(run: T): T => ({ ...run, error: stripError(run.error) });
+
+  async function requireRun(id: string) {
+    const run = await runtime.runs.get(id);
+    if (!run) throw new RunNotFoundError(id);
+    return run;
+  }
+
+  return os.router({
+    runs: {
+      create: authed.runs.create.handler(async ({ input }) => {
+        const { run, created } = await engine.startRun({
+          workflow: input.workflow,
+          input: input.input,
+          ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+        });
+        return { run: present(run), created };
+      }),
+
+      list: authed.runs.list.handler(async ({ input }) => {
+        const page = await runtime.runs.list(input);
+        return { ...page, runs: page.runs.map(present) };
+      }),
+
+      get: authed.runs.get.handler(async ({ input, context }) => {
+        assertCanRead(context.principal, input.id);
+        const run = await requireRun(input.id);
+        const steps = await engine.steps(input.id);
+        return { ...present(run), steps: steps.map(present) };
+      }),
+
+      cancel: authed.runs.cancel.handler(async ({ input }) => present(await engine.cancelRun(input.id))),
+
+      retry: authed.runs.retry.handler(async ({ input }) => present(await engine.retryRun(input.id))),
+
+      events: authed.runs.events.handler(async ({ input, context }) => {
+        assertCanRead(context.principal, input.id);
+        const events = await runtime.eventLog.read(input.id, { fromSeq: input.fromSeq, limit: input.limit });
+        if (events.length === 0) await requireRun(input.id);
+        const last = events.at(-1);
+        return {
+          events: events.map(({ runId, seq, type, data, createdAt }) => ({
+            runId,
+            seq,
+            type,
+            data: deps.exposeErrorStacks ? data : withoutStack(data),
+            createdAt,
+          })),
+          // Present when the page is full: there may be more from this seq on.
+          ...(last && events.length === input.limit ? { nextSeq: last.seq + 1 } : {}),
+        };
+      }),
+
+      // A plain async handler returning a generator: the checks below answer with a real HTTP status (404, 403,
+      // 400) before the event stream starts, and the SSE headers reach the response.
+      stream: authed.runs.stream.handler(async ({ input, context, lastEventId, signal }) => {
+        assertCanRead(context.principal, input.id);
+        const fromSeq = lastEventId !== undefined ? seqAfterLastEventId(lastEventId) : input.fromSeq;
+        await requireRun(input.id);
+        sseHeaders(context.resHeaders);
+        return runEventStream(
+          runtime,
+          { runId: input.id, fromSeq, settings: deps.runStream, exposeStacks: deps.exposeErrorStacks },
+          { open: () => streams.begin('run', signal), shuttingDown: () => streams.shuttingDown, gate: deps.readGate, logger },
+        );
+      }),
+
+      token: authed.runs.token.handler(async ({ input }) => {
+        await requireRun(input.id);
+        return auth.mint(input.id);
+      }),
+    },
+
+    feed: {
+      stream: authed.feed.stream.handler(async ({ input, context, lastEventId, signal }) => {
+        const [after, field] = lastEventId !== undefined ? [lastEventId.trim(), 'Last-Event-ID'] : [input.after, 'after'];
+        if (after !== undefined) {
+          try {
+            decodeFeedCursor(after);
+          } catch (error) {
+            if (error instanceof InvalidCursorError) throw badRequest([{ field, message: 'must be a feed cursor (an SSE id of this feed)' }]);
+            throw error;
+          }
+        }
+        sseHeaders(context.resHeaders);
+        return feedStream(
+          runtime,
+          { after, settings: deps.feedStream, exposeStacks: deps.exposeErrorStacks },
+          { open: () => streams.begin('feed', signal), shuttingDown: () => streams.shuttingDown, gate: deps.readGate, logger },
+        );
+      }),
+    },
+
+    workflows: {
+      list: authed.workflows.list.handler(() => engine.workflowList()),
+    },
+
+    instances: {
+      list: authed.instances.list.handler(() => engine.instances()),
+    },
+
+    health: authed.health.handler(() => checkHealth(runtime, deps.queue, deps.healthTimeoutMs, logger)),
+  });
+}
+
+export type ApiRouter = ReturnType<typeof createRouter>;

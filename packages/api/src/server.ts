@@ -1,0 +1,191 @@
+import { OpenAPIGenerator } from '@orpc/openapi';
+import { OpenAPIHandler } from '@orpc/openapi/node';
+import { ORPCError } from '@orpc/server';
+import { BodyLimitPlugin, RPCHandler } from '@orpc/server/node';
+import { ResponseHeadersPlugin } from '@orpc/server/plugins';
+import type { StandardHandlerOptions } from '@orpc/server/standard';
+import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4';
+import { contract } from '@runstream/contract';
+import type { Runtime } from '@runstream/runtime';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createAuthenticator, requestCredential, type ApiAuthConfig } from './auth.js';
+import { errorBody, toApiErrorOrFault, type ApiLogger } from './errors.js';
+import { checkHealth, type ApiQueue } from './health.js';
+import { renderMetrics } from './metrics.js';
+import { createRouter, type ApiContext, type RouterDeps } from './router.js';
+import { ReadGate, StreamTracker, type StreamSettings } from './streams.js';
+
+export interface ApiServerConfig {
+  runtime: Runtime;
+  engine: RouterDeps['engine'];
+  queue: ApiQueue;
+  auth: ApiAuthConfig;
+  /** Where faults (5xx) and degraded dependencies are reported. Default `console`. */
+  logger?: ApiLogger;
+  /** SSE keep-alive comment interval, ms. Default 15 s. */
+  keepAliveMs?: number;
+  /** Run stream: events per log read (default 200); safety re-read without a bus signal (default 2 s). */
+  runStream?: Partial<StreamSettings>;
+  /** Feed stream: events per read (default 500); re-read without a signal (default 750 ms: `readAll` lags in-flight transactions). */
+  feedStream?: Partial<StreamSettings>;
+  /**
+   * Log reads all streams may run at once (default 4): followers queue for these instead of crowding the
+   * connection pool that appends and other calls need. Keep it below the runtime's pool size.
+   */
+  maxConcurrentStreamReads?: number;
+  /** Bound on each readiness and metrics query, ms. Default 2 s. */
+  checkTimeoutMs?: number;
+  /** Largest accepted request body, bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Include `error.stack` of failed runs and steps in responses. Default false. */
+  exposeErrorStacks?: boolean;
+}
+
+export interface ApiServer {
+  /** A `node:http` request listener: `http.createServer(api.handle)`. */
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Server-Sent Event streams currently open (run and feed). */
+  openStreams(): number;
+  /**
+   * Ends every open stream (clients get an `error` event and reconnect elsewhere) and answers later requests
+   * with 503. Does not close the HTTP server, the engine or the runtime: their owner does.
+   */
+  close(): Promise<void>;
+}
+
+type ClientInterceptor = NonNullable<StandardHandlerOptions<ApiContext>['clientInterceptors']>[number];
+type RequestInterceptor = NonNullable<StandardHandlerOptions<ApiContext>['interceptors']>[number];
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+function send(res: ServerResponse, status: number, body: string, contentType = JSON_TYPE): void {
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+/**
+ * The Runstream HTTP API in one request listener: the oRPC contract over RPC (`/rpc`) and REST (`/api`, with
+ * `/api/openapi.json`), Server-Sent Event streams, `/health/live`, `/health/ready` and `/metrics`.
+ */
+export function createApiServer(config: ApiServerConfig): ApiServer {
+  const { runtime, queue } = config;
+  const logger: ApiLogger = config.logger ?? console;
+  const auth = createAuthenticator(config.auth);
+  const streams = new StreamTracker();
+  const checkTimeoutMs = config.checkTimeoutMs ?? 2_000;
+  const router = createRouter({
+    runtime,
+    engine: config.engine,
+    queue,
+    auth,
+    streams,
+    readGate: new ReadGate(config.maxConcurrentStreamReads ?? 4),
+    runStream: { pageSize: 200, recheckMs: 2_000, retryMs: 1_000, ...config.runStream },
+    feedStream: { pageSize: 500, recheckMs: 750, retryMs: 1_000, ...config.feedStream },
+    exposeErrorStacks: config.exposeErrorStacks ?? false,
+    healthTimeoutMs: checkTimeoutMs,
+    logger,
+  });
+
+  // Around each procedure call: domain errors and oRPC's input validation become the contract's typed errors
+  // (BAD_REQUEST naming the field, NOT_FOUND, CONFLICT); anything else is a fault, logged and hidden.
+  const mapProcedureErrors: ClientInterceptor = async ({ next, path }) => {
+    try {
+      return await next();
+    } catch (error) {
+      throw toApiErrorOrFault(error, logger, `procedure ${path.join('.')}`);
+    }
+  };
+  // Around the whole request: an error that is not an ORPCError here was thrown decoding the request (every
+  // procedure error was converted above), i.e. a malformed body.
+  const mapMalformedRequests: RequestInterceptor = async ({ next }) => {
+    try {
+      return await next();
+    } catch (error) {
+      if (error instanceof ORPCError) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      throw new ORPCError('BAD_REQUEST', {
+        status: 400,
+        message: `malformed request: ${message}`,
+        data: { field: '(body)', issues: [{ field: '(body)', message }] },
+        cause: error,
+      });
+    }
+  };
+
+  // A fresh object per handler: plugins register their interceptors by pushing onto these arrays.
+  const handlerOptions = () => ({
+    eventIteratorKeepAliveEnabled: true,
+    eventIteratorKeepAliveInterval: config.keepAliveMs ?? 15_000,
+    eventIteratorKeepAliveComment: 'keep-alive',
+    plugins: [new ResponseHeadersPlugin<ApiContext>(), new BodyLimitPlugin<ApiContext>({ maxBodySize: config.maxBodyBytes ?? 1 << 20 })],
+    clientInterceptors: [mapProcedureErrors],
+    interceptors: [mapMalformedRequests],
+  });
+  const rpc = new RPCHandler<ApiContext>(router, handlerOptions());
+  const openapi = new OpenAPIHandler<ApiContext>(router, handlerOptions());
+
+  let spec: Promise<string> | null = null;
+  const openapiDocument = () =>
+    (spec ??= new OpenAPIGenerator({ schemaConverters: [new ZodToJsonSchemaConverter()] })
+      .generate(contract, {
+        info: { title: 'Runstream API', version: '0.1.0' },
+        servers: [{ url: '/api' }],
+        components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+        security: auth.open ? [] : [{ bearer: [] }],
+      })
+      .then((document) => JSON.stringify(document))
+      .catch((error) => {
+        spec = null;
+        throw error;
+      }));
+
+  let closed = false;
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://runstream.invalid');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+
+    if (path === '/health/live' && (method === 'GET' || method === 'HEAD')) {
+      return send(res, closed ? 503 : 200, JSON.stringify({ status: closed ? 'closing' : 'ok' }));
+    }
+    if (closed) return send(res, 503, errorBody('SERVICE_UNAVAILABLE', 503, 'the server is shutting down'));
+    if (path === '/health/ready' && (method === 'GET' || method === 'HEAD')) {
+      const report = await checkHealth(runtime, queue, checkTimeoutMs, logger);
+      return send(res, report.status === 'ok' ? 200 : 503, JSON.stringify(report));
+    }
+
+    const credential = requestCredential(req.headers, url);
+    if (path === '/metrics' && method === 'GET') {
+      const result = auth.authenticate(credential);
+      if (!result.ok) return send(res, 401, errorBody('UNAUTHORIZED', 401, 'a valid bearer token is required'));
+      if (result.principal.kind !== 'full') return send(res, 403, errorBody('FORBIDDEN', 403, 'a read token does not grant metrics'));
+      const text = await renderMetrics({ runtime, queue, openStreams: (kind) => streams.count(kind), logger, timeoutMs: checkTimeoutMs });
+      return send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8');
+    }
+    if (path === '/api/openapi.json' && method === 'GET') return send(res, 200, await openapiDocument());
+
+    const context: ApiContext = { credential };
+    if ((await rpc.handle(req, res, { prefix: '/rpc', context })).matched) return;
+    if ((await openapi.handle(req, res, { prefix: '/api', context })).matched) return;
+    send(res, 404, errorBody('NOT_FOUND', 404, `no route ${method} ${path}`));
+  }
+
+  return {
+    async handle(req, res) {
+      try {
+        await route(req, res);
+      } catch (error) {
+        const fault = toApiErrorOrFault(error, logger, `${req.method} ${req.url}`);
+        if (!res.headersSent) send(res, fault.status, errorBody(fault.code, fault.status, fault.message));
+        else res.destroy();
+      }
+    },
+    openStreams: () => streams.count(),
+    async close() {
+      closed = true;
+      await streams.closeAll(5_000);
+    },
+  };
+}

@@ -1,0 +1,176 @@
+import { getEventMeta } from '@orpc/client';
+import { testBackends, waitForSeq, waitForStatus } from '@runstream/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { followWithEventSource, range, startTestApi, type ApiClient, type TestApi } from './test-helpers.js';
+
+const text = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
+
+/** Reads a typed-client run stream to its end: every event's seq and SSE id, and the `done` value. */
+async function followWithClient(client: ApiClient, id: string, options: { fromSeq?: number; lastEventId?: string } = {}) {
+  const iterator = await client.runs.stream(
+    { id, ...(options.fromSeq === undefined ? {} : { fromSeq: options.fromSeq }) },
+    options.lastEventId === undefined ? {} : { lastEventId: options.lastEventId },
+  );
+  const seqs: number[] = [];
+  const ids: string[] = [];
+  for (;;) {
+    const result = await iterator.next();
+    if (result.done) return { seqs, ids, done: result.value };
+    seqs.push(result.value.seq);
+    ids.push(getEventMeta(result.value)?.id ?? '');
+  }
+}
+
+describe.each(testBackends)('run stream on %s', (backend) => {
+  let t: TestApi;
+  beforeAll(async () => {
+    t = await startTestApi({ backend });
+  });
+  afterAll(async () => {
+    await t?.close();
+    expect(t?.faults ?? []).toEqual([]);
+  });
+
+  it('EventSource follows demo.tokens from fromSeq=1: exactly seqs 1..N, then done', async () => {
+    const { run } = await t.engine.startRun({ workflow: 'demo.tokens', input: { text, intervalMs: 5 } });
+    const result = await followWithEventSource(`${t.base}/api/runs/${run.id}/stream?fromSeq=1`);
+    const finished = await t.runtime.runs.get(run.id);
+    expect(finished?.status).toBe('succeeded');
+    expect(result.done).toEqual({ status: 'succeeded', lastSeq: finished?.lastSeq });
+    expect(result.ids).toEqual(range(1, finished!.lastSeq).map(String));
+    expect(result.messages.map((m) => m.seq)).toEqual(range(1, finished!.lastSeq));
+    expect(result.messages.filter((m) => m.type === 'step.chunk')).toHaveLength(40);
+    expect(result.messages.at(-1)).toMatchObject({ type: 'run.succeeded', runId: run.id });
+  });
+
+  it('the typed oRPC client follows it too, from a later seq', async () => {
+    const { run } = await t.engine.startRun({ workflow: 'demo.tokens', input: { text, intervalMs: 5 } });
+    const all = await followWithClient(t.client, run.id);
+    const lastSeq = (await t.runtime.runs.get(run.id))!.lastSeq;
+    expect(all.seqs).toEqual(range(1, lastSeq));
+    expect(all.ids).toEqual(range(1, lastSeq).map(String));
+    expect(all.done).toEqual({ status: 'succeeded', lastSeq });
+
+    const tail = await followWithClient(t.client, run.id, { fromSeq: 10 });
+    expect(tail.seqs).toEqual(range(10, lastSeq));
+    // Past the end of a finished run: nothing, then done.
+    expect(await followWithClient(t.client, run.id, { fromSeq: lastSeq + 5 })).toEqual({
+      seqs: [],
+      ids: [],
+      done: { status: 'succeeded', lastSeq },
+    });
+  });
+
+  it('EventSource resumes with Last-Event-ID after the connection drops: the union is exactly 1..N', async () => {
+    const { run } = await t.engine.startRun({ workflow: 'demo.tokens', input: { text, intervalMs: 10 } });
+    let dropped = false;
+    const requestsBefore = t.requests.length;
+    const result = await followWithEventSource(`${t.base}/api/runs/${run.id}/stream`, {
+      onMessage(event) {
+        // Mid-stream, while the run is still writing: the server side drops every connection.
+        if (!dropped && Number(event.lastEventId) === 8) {
+          dropped = true;
+          t.dropConnections();
+        }
+      },
+    });
+    const lastSeq = (await t.runtime.runs.get(run.id))!.lastSeq;
+    expect(dropped).toBe(true);
+    expect(result.ids).toEqual(range(1, lastSeq).map(String));
+    const streamRequests = t.requests.slice(requestsBefore).filter((r) => r.url.includes(`/runs/${run.id}/stream`));
+    expect(streamRequests.length).toBeGreaterThanOrEqual(2);
+    expect(streamRequests[0]?.headers['last-event-id']).toBeUndefined();
+    expect(Number(streamRequests[1]?.headers['last-event-id'])).toBeGreaterThanOrEqual(8);
+  });
+
+  it('the oRPC client resumes explicitly with lastEventId: no duplicates, no gaps', async () => {
+    const { run } = await t.engine.startRun({ workflow: 'demo.tokens', input: { text, intervalMs: 10 } });
+    const first = await t.client.runs.stream({ id: run.id });
+    const seen: number[] = [];
+    for (;;) {
+      const result = await first.next();
+      if (result.done) throw new Error('ended before the disconnect');
+      seen.push(result.value.seq);
+      if (seen.length === 6) break;
+    }
+    await first.return(undefined as never); // disconnect
+    const rest = await followWithClient(t.client, run.id, { fromSeq: 1, lastEventId: String(seen.at(-1)) });
+    const lastSeq = (await t.runtime.runs.get(run.id))!.lastSeq;
+    expect([...seen, ...rest.seqs]).toEqual(range(1, lastSeq));
+    expect(rest.done).toEqual({ status: 'succeeded', lastSeq });
+  });
+
+  it('answers an unknown run with 404 before streaming, and a bad Last-Event-ID with 400', async () => {
+    const missing = await fetch(`${t.base}/api/runs/00000000-0000-4000-8000-000000000000/stream`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toContain('application/json');
+    expect(await missing.json()).toMatchObject({ code: 'NOT_FOUND', data: { id: '00000000-0000-4000-8000-000000000000' } });
+
+    const { run } = await t.engine.startRun({ workflow: 'demo.countdown', input: { count: 0 } });
+    const bad = await fetch(`${t.base}/api/runs/${run.id}/stream`, { headers: { 'last-event-id': 'abc' } });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ code: 'BAD_REQUEST', data: { field: 'Last-Event-ID' } });
+  });
+
+  it('sends SSE headers and serves a finished run from the log', async () => {
+    const { run } = await t.engine.startRun({ workflow: 'demo.countdown', input: { count: 2, intervalMs: 0 } });
+    await waitForStatus(t.runtime, run.id);
+    const response = await fetch(`${t.base}/api/runs/${run.id}/stream?fromSeq=2`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    expect(response.headers.get('cache-control')).toBe('no-cache');
+    expect(response.headers.get('x-accel-buffering')).toBe('no');
+    const body = await response.text();
+    expect(body).toMatch(/^id: 2$/m);
+    expect(body).not.toMatch(/^id: 1$/m);
+    expect(body).toMatch(/^event: done$/m);
+  });
+});
+
+describe('subscribe-then-backfill race (postgres queue, runs written by the test)', () => {
+  let t: TestApi;
+  beforeAll(async () => {
+    // No safety re-read for ten minutes: a stream that missed a wake-up would hang and time the test out.
+    t = await startTestApi({ backend: 'postgres', worker: false, api: { runStream: { recheckMs: 600_000, pageSize: 7 } } });
+  });
+  afterAll(async () => {
+    await t?.close();
+    expect(t?.faults ?? []).toEqual([]);
+  });
+
+  it('never misses an event appended while clients connect', async () => {
+    const { run } = await t.runtime.runs.create({ workflow: 'race', input: null });
+    await t.runtime.eventLog.append(run.id, [{ type: 'run.started', data: { attempt: 1, workerId: 'test' } }]);
+    const appends = 120;
+    const clients: Promise<{ from: number; seqs: number[]; done: unknown }>[] = [];
+
+    const writer = (async () => {
+      for (let i = 0; i < appends; i++) {
+        await t.runtime.eventLog.append(run.id, [{ type: 'run.output', data: { data: i } }]);
+        // Connect clients while appends are committing, from the start and from wherever the log is now.
+        if (i % 6 === 0) {
+          const from = i % 12 === 0 ? 1 : i + 2;
+          clients.push(followWithClient(t.client, run.id, { fromSeq: from }).then((r) => ({ from, ...r })));
+          clients.push(
+            followWithEventSource(`${t.base}/api/runs/${run.id}/stream?fromSeq=${from}`).then((r) => ({
+              from,
+              seqs: r.ids.map(Number),
+              done: r.done,
+            })),
+          );
+        }
+      }
+      await t.runtime.eventLog.append(run.id, [{ type: 'run.succeeded', data: { output: { appends } } }]);
+    })();
+    await writer;
+    const lastSeq = appends + 3;
+    await waitForSeq(t.runtime, run.id, lastSeq);
+
+    const results = await Promise.all(clients);
+    expect(results).toHaveLength(40);
+    for (const result of results) {
+      expect(result.seqs).toEqual(range(result.from, lastSeq));
+      expect(result.done).toEqual({ status: 'succeeded', lastSeq });
+    }
+  });
+});

@@ -1,0 +1,166 @@
+/**
+ * Test support for the API's integration tests (not exported from the package): a real HTTP server on
+ * 127.0.0.1, an ephemeral port, over a test engine with the demo workflows; clients for it; fact waiting.
+ */
+import { createORPCClient } from '@orpc/client';
+import { RPCLink } from '@orpc/client/fetch';
+import type { ContractRouterClient } from '@orpc/contract';
+import type { contract } from '@runstream/contract';
+import { demoWorkflows } from '@runstream/demo-workflows';
+import { createTestEngine, type TestBackend, type TestEngine } from '@runstream/testkit';
+import { EventSource } from 'eventsource';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { createApiServer, type ApiServer, type ApiServerConfig } from './index.js';
+
+export type ApiClient = ContractRouterClient<typeof contract>;
+
+export const TEST_SECRET = 'test-read-token-secret-0123456789';
+
+export interface TestApi extends TestEngine {
+  api: ApiServer;
+  server: Server;
+  base: string;
+  /** Typed oRPC client over `/rpc` (with the first configured token, if any). */
+  client: ApiClient;
+  /** Every request the HTTP server received: method, url and headers (for Last-Event-ID checks). */
+  requests: { method: string; url: string; headers: IncomingHttpHeaders }[];
+  /** What the API logged as errors (faults): tests assert there were none. */
+  faults: unknown[][];
+  /** Drops every open connection from the server side (a network failure, as the client sees it). */
+  dropConnections(): void;
+  close(): Promise<void>;
+}
+
+export interface TestApiOptions {
+  backend: TestBackend;
+  /** Start the engine's worker (default true); false leaves runs queued unless the test writes to them. */
+  worker?: boolean;
+  api?: Partial<Omit<ApiServerConfig, 'runtime' | 'engine' | 'queue'>>;
+}
+
+export function clientFor(base: string, token?: string): ApiClient {
+  return createORPCClient(
+    new RPCLink({ url: `${base}/rpc`, headers: () => (token ? { authorization: `Bearer ${token}` } : {}) }),
+  );
+}
+
+export async function startTestApi({ backend, worker = true, api: overrides = {} }: TestApiOptions): Promise<TestApi> {
+  const engine = await createTestEngine({ backend, workflows: demoWorkflows, worker });
+  const faults: unknown[][] = [];
+  const api = createApiServer({
+    runtime: engine.runtime,
+    engine: engine.engine,
+    queue: engine.queue,
+    logger: {
+      error: (...args: unknown[]) => {
+        faults.push(args);
+        console.error(...args);
+      },
+      warn: () => {},
+    },
+    keepAliveMs: 5_000,
+    ...overrides,
+    auth: { tokens: [], readTokenSecret: TEST_SECRET, ...overrides.auth },
+    runStream: { retryMs: 20, ...overrides.runStream },
+    feedStream: { retryMs: 20, ...overrides.feedStream },
+  });
+  const requests: TestApi['requests'] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
+    void api.handle(req, res);
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    ...engine,
+    api,
+    server,
+    base,
+    client: clientFor(base, overrides.auth?.tokens?.[0]),
+    requests,
+    faults,
+    dropConnections() {
+      for (const socket of sockets) socket.destroy();
+    },
+    async close() {
+      await api.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await engine.close();
+    },
+  };
+}
+
+/**
+ * Polls `probe` (a cheap in-process fact such as a counter) until it returns true; the deadline is a failure.
+ * For facts with no event to wait on; `setImmediate`-paced at first, then every 10 ms.
+ */
+export async function until(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let round = 0; !(await probe()); round++) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => (round < 100 ? setImmediate(resolve) : setTimeout(resolve, 10)));
+  }
+}
+
+export interface SseResult {
+  /** Seqs (or ids) of the `message` events, in arrival order. */
+  ids: string[];
+  /** Parsed data of the `message` events. */
+  messages: Record<string, unknown>[];
+  done: unknown;
+}
+
+/**
+ * Follows an SSE URL with the `eventsource` client until its `done` event, then closes it (EventSource would
+ * reconnect after the server ends the stream otherwise). Rejects on an `error` event the server sent, or on a
+ * failed (re)connection that EventSource gives up on.
+ */
+export function followWithEventSource(
+  url: string,
+  options: { onMessage?: (event: MessageEvent, es: EventSource) => void; timeoutMs?: number } = {},
+): Promise<SseResult> {
+  return new Promise((resolve, reject) => {
+    const es = new EventSource(url);
+    const result: SseResult = { ids: [], messages: [], done: undefined };
+    const timer = setTimeout(() => {
+      es.close();
+      reject(new Error(`no done event within ${options.timeoutMs ?? 60_000} ms; got ids ${result.ids.join(',')}`));
+    }, options.timeoutMs ?? 60_000);
+    es.onmessage = (event) => {
+      result.ids.push(event.lastEventId);
+      result.messages.push(JSON.parse(event.data));
+      options.onMessage?.(event, es);
+    };
+    es.addEventListener('done', (event) => {
+      clearTimeout(timer);
+      es.close();
+      result.done = JSON.parse(event.data);
+      resolve(result);
+    });
+    es.addEventListener('error', (event) => {
+      const data = (event as MessageEvent).data;
+      if (typeof data === 'string' && data !== '') {
+        // An `error` event sent by the server.
+        clearTimeout(timer);
+        es.close();
+        reject(new Error(`server sent an error event: ${data}`));
+      } else if (es.readyState === es.CLOSED) {
+        clearTimeout(timer);
+        const { code, message } = event as unknown as { code?: number; message?: string };
+        reject(Object.assign(new Error(`EventSource gave up: ${code ?? ''} ${message ?? ''}`), { status: code }));
+      }
+    });
+  });
+}
+
+/** `1..n`. */
+export function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+}
