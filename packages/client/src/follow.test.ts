@@ -1,7 +1,8 @@
 import { ORPCError } from '@orpc/client';
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, StreamEndedError, StreamGapError } from './follow-stream.js';
-import { compareFeedCursors, followFeed, followRun, type FeedEvent, type OpenRunStream, type RunEvent, type StreamEnd } from './follow.js';
+import { compareFeedCursors, followFeed, followRun, type OpenRunStream } from './follow.js';
+import type { FeedEvent, RunEvent, StreamEnd } from './types.js';
 
 const runId = '00000000-0000-4000-8000-000000000001';
 const event = (seq: number): RunEvent => ({ runId, seq, type: 'step.chunk', data: { seq }, createdAt: new Date(0) });
@@ -36,7 +37,7 @@ function fakeStream(script: Connection[]) {
       }
     })();
   };
-  return { open, calls, returned };
+  return { open: { runs: { stream: open } }, calls, returned };
 }
 
 function recorder() {
@@ -224,7 +225,7 @@ describe('followRun', () => {
         },
       },
     };
-    await followRun(client as never, runId, { onEvent: () => {} });
+    await followRun(client, runId, { onEvent: () => {} });
     expect(seen).toEqual([[{ id: runId, fromSeq: 1 }, undefined]]);
   });
 });
@@ -241,7 +242,7 @@ describe('followFeed', () => {
     const controller = new AbortController();
     const cursors: string[] = [];
     const following = followFeed(
-      async (input, options) => {
+      { feed: { stream: async (input, options) => {
         calls.push({ ...input, ...(options.lastEventId ? { lastEventId: options.lastEventId } : {}) });
         const batch = script[calls.length - 1];
         if (!batch) return new Promise<never>(() => {});
@@ -249,7 +250,7 @@ describe('followFeed', () => {
           yield* batch.map(feedEvent);
           throw refused();
         })();
-      },
+      } } },
       {
         after: '5:1',
         onEvent: (e) => {

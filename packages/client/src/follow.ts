@@ -1,12 +1,5 @@
-import type { z } from 'zod';
-import type { feedEventSchema, runEventSchema, runStatusSchema, streamEndSchema } from '@runstream/contract';
-import type { RunstreamClient } from './client.js';
 import { followStream, type BackoffOptions, type ReconnectInfo } from './follow-stream.js';
-
-export type RunEvent = z.infer<typeof runEventSchema>;
-export type FeedEvent = z.infer<typeof feedEventSchema>;
-export type RunStatus = z.infer<typeof runStatusSchema>;
-export type StreamEnd = z.infer<typeof streamEndSchema>;
+import type { FeedEvent, RunEvent, RunStatus, StreamEnd } from './types.js';
 
 /** Opens one `runs.stream` connection; `lastEventId` is the last seq already delivered (absent on the first). */
 export type OpenRunStream = (
@@ -43,15 +36,11 @@ export interface FollowRunResult {
  * delivered exactly once and in order. NOT_FOUND, UNAUTHORIZED, FORBIDDEN and BAD_REQUEST are final: they reject.
  */
 export function followRun(
-  client: Pick<RunstreamClient, 'runs'> | OpenRunStream,
+  client: { runs: { stream: OpenRunStream } },
   runId: string,
   options: FollowRunOptions,
 ): Promise<FollowRunResult> {
-  const open: OpenRunStream =
-    typeof client === 'function'
-      ? client
-      : (input, callOptions) =>
-          client.runs.stream(input, callOptions) as Promise<AsyncIterator<RunEvent, StreamEnd | undefined>>;
+  const open: OpenRunStream = (input, callOptions) => client.runs.stream(input, callOptions);
   const fromSeq = Math.max(1, options.fromSeq ?? 1);
   return followStream<RunEvent, StreamEnd, number, FollowRunResult>({
     start: fromSeq - 1,
@@ -100,11 +89,11 @@ export interface FollowFeedOptions {
  * Follows the cross-run feed until aborted, reconnecting like `followRun` with `Last-Event-ID` = the cursor of
  * the last event delivered. Events whose cursor is not after the last one delivered are dropped.
  */
-export function followFeed(client: Pick<RunstreamClient, 'feed'> | OpenFeedStream, options: FollowFeedOptions): Promise<never> {
-  const open: OpenFeedStream =
-    typeof client === 'function'
-      ? client
-      : (input, callOptions) => client.feed.stream(input, callOptions) as Promise<AsyncIterator<FeedEvent, unknown>>;
+export function followFeed(
+  client: { feed: { stream: OpenFeedStream } },
+  options: FollowFeedOptions,
+): Promise<never> {
+  const open: OpenFeedStream = (input, callOptions) => client.feed.stream(input, callOptions);
   return followStream<FeedEvent, unknown, string, never>({
     ...(options.after !== undefined ? { start: options.after } : {}),
     open: (cursor, signal) =>

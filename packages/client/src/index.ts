@@ -8,11 +8,8 @@ export {
   type FollowFeedOptions,
   type OpenRunStream,
   type OpenFeedStream,
-  type RunEvent,
-  type FeedEvent,
-  type RunStatus,
-  type StreamEnd,
 } from './follow.js';
+export type { Run, RunStatus, RunWithSteps, Step, RunEvent, FeedEvent, StreamEnd, Workflow } from './types.js';
 export {
   backoffDelay,
   defaultBackoff,
