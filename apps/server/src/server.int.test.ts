@@ -1,0 +1,146 @@
+import { createTestDatabase, type TestDatabase } from '@runstream/testkit';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  api,
+  exitOf,
+  freePort,
+  poll,
+  readSse,
+  spawnServer,
+  startServerProcess,
+  type ServerProcess,
+} from './testing/server-process.js';
+
+interface Run {
+  id: string;
+  status: string;
+  lastSeq: number;
+  output: unknown;
+  steps?: { name: string; status: string }[];
+}
+
+const terminal = new Set(['succeeded', 'failed', 'cancelled']);
+
+let database: TestDatabase;
+let sql: postgres.Sql;
+const started: ServerProcess[] = [];
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  sql = postgres(database.url, { max: 2, onnotice: () => {} });
+});
+
+afterAll(async () => {
+  for (const server of started) server.signal('SIGKILL');
+  await Promise.all(started.map((server) => server.exited));
+  await sql?.end({ timeout: 5 });
+  await database?.drop();
+});
+
+/** One server on this file's database, with the PostgreSQL queue backend (no REDIS_URL) in its own namespace. */
+async function start(env: Record<string, string> = {}) {
+  const node = await startServerProcess({
+    DATABASE_URL: database.url,
+    RUNSTREAM_NAMESPACE: database.name,
+    PORT: String(await freePort()),
+    ...env,
+  });
+  started.push(node.server);
+  return node;
+}
+
+function waitForRun(url: string, id: string, until: (run: Run) => boolean, describe: string, token?: string) {
+  return poll(async () => {
+    const { status, body } = await api<Run>(`${url}/api/runs/${id}`, { ...(token ? { token } : {}) });
+    expect(status).toBe(200);
+    return until(body) ? body : undefined;
+  }, `run ${id} to be ${describe}`);
+}
+
+describe('server process (role all, PostgreSQL queue backend)', () => {
+  it('runs a workflow to completion, logs JSON, and on SIGTERM exits 0 with its instance stopped', async () => {
+    const { server, url, instanceId, ready } = await start();
+    expect(ready).toMatchObject({ role: 'all', queue: 'postgres', namespace: database.name });
+    expect(server.logs.some((line) => /authentication is OFF/.test(line.msg))).toBe(true);
+
+    expect((await fetch(`${url}/health/live`)).status).toBe(200);
+    const health = await api<{ status: string; checks: { queue: { backend: string } } }>(`${url}/health/ready`);
+    expect(health).toMatchObject({ status: 200, body: { status: 'ok', checks: { queue: { backend: 'postgres' } } } });
+
+    const created = await api<{ run: Run; created: boolean }>(`${url}/api/runs`, {
+      body: { workflow: 'demo.countdown', input: { count: 3, intervalMs: 20 } },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.created).toBe(true);
+
+    const run = await waitForRun(url, created.body.run.id, (r) => terminal.has(r.status), 'terminal');
+    expect(run.status).toBe('succeeded');
+    expect(run.output).toEqual({ done: true });
+    expect(run.steps?.map((step) => step.status)).toEqual(['completed', 'completed', 'completed']);
+
+    server.signal('SIGTERM');
+    expect(await exitOf(server)).toEqual({ code: 0, signal: null });
+    const [instance] = await sql<{ status: string }[]>`select status from instances where id = ${instanceId}`;
+    expect(instance?.status).toBe('stopped');
+
+    // Every stdout line is a pino JSON record, the shutdown included.
+    expect(server.logs.filter((line) => line.level === 'unparsed')).toEqual([]);
+    expect(server.logs.map((line) => line.msg)).toEqual(expect.arrayContaining(['shutting down', 'stopped']));
+  });
+
+  it('on SIGTERM mid-run ends open streams, exits 0, and hands the run off to the next server, which finishes it', async () => {
+    const first = await start();
+    const { body } = await api<{ run: Run }>(`${first.url}/api/runs`, {
+      body: { workflow: 'demo.countdown', input: { count: 15, intervalMs: 100 } },
+    });
+    const id = body.run.id;
+
+    // Follow the run's stream until a few ticks are through, then stop the server under it.
+    const response = await fetch(`${first.url}/api/runs/${id}/stream`);
+    expect(response.status).toBe(200);
+    const events = readSse(response);
+    let lastSeq = 0;
+    for await (const event of events) {
+      if (event.event !== 'message') continue;
+      lastSeq = (JSON.parse(event.data) as { seq: number }).seq;
+      if (lastSeq >= 6) break;
+    }
+    const streamEnded = (async () => {
+      try {
+        for await (const _event of events) {
+          // drain until the server ends the stream
+        }
+      } catch {
+        // a cut connection ends it too
+      }
+      return true;
+    })();
+
+    first.server.signal('SIGTERM');
+    expect(await exitOf(first.server)).toEqual({ code: 0, signal: null });
+    expect(await streamEnded).toBe(true);
+
+    const [handedOff] = await sql<{ status: string }[]>`select status from runs where id = ${id}`;
+    expect(['queued', 'running']).toContain(handedOff?.status);
+
+    const second = await start();
+    const run = await waitForRun(second.url, id, (r) => terminal.has(r.status), 'terminal on the second server');
+    expect(run.status).toBe('succeeded');
+    expect(run.steps).toHaveLength(15);
+    second.server.signal('SIGTERM');
+    expect(await exitOf(second.server)).toEqual({ code: 0, signal: null });
+  });
+
+  it('exits 2 naming the variable when the configuration is bad', async () => {
+    const badPort = spawnServer({ PORT: 'abc' });
+    started.push(badPort);
+    expect(await exitOf(badPort)).toEqual({ code: 2, signal: null });
+    expect(badPort.raw()).toContain('PORT must be an integer between 1 and 65535, got "abc"');
+
+    const openHost = spawnServer({ HOST: '0.0.0.0', DATABASE_URL: database.url });
+    started.push(openHost);
+    expect(await exitOf(openHost)).toEqual({ code: 2, signal: null });
+    expect(openHost.raw()).toMatch(/HOST "0\.0\.0\.0" is not a loopback address, and RUNSTREAM_API_TOKEN is not set/);
+  });
+});
