@@ -4,6 +4,7 @@ import { demoWorkflows } from '@runstream/demo-workflows';
 import { createEngine, type Engine } from '@runstream/engine';
 import { createBullQueue, type JobQueue } from '@runstream/queue';
 import { createRuntime, type Runtime } from '@runstream/runtime';
+import { createDashboardHandler } from '@runstream/dashboard';
 import { sql } from 'drizzle-orm';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -163,7 +164,11 @@ async function startHttp(config: ServerConfig, parts: HttpParts): Promise<Runnin
     handle = workerHealth(parts);
   } else {
     const api = createApi(config, parts);
-    handle = (req, res) => void api.handle(req, res);
+    // The browser dashboard's pages and assets (GET/HEAD outside /api and /rpc); everything else is the API's.
+    const dashboard = createDashboardHandler();
+    handle = (req, res) => {
+      if (!dashboard(req, res)) void api.handle(req, res);
+    };
     closeHandler = () => api.close();
   }
 
