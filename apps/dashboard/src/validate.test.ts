@@ -31,5 +31,6 @@ describe('input validation', () => {
   it('reports JSON syntax errors separately', () => {
     expect(parseJson('{"count": ')).toMatchObject({ ok: false });
     expect(parseJson('')).toEqual({ ok: true, value: undefined });
+    expect(validateInput(countdown, undefined)).toEqual([{ path: '', message: 'enter the input as JSON' }]);
   });
 });

@@ -20,7 +20,7 @@ export function App() {
   const run = runPath.exec(path);
   if (run) {
     page = <RunPage key={run[1]} id={decodeURIComponent(run[1]!)} />;
-    title = `Run ${run[1]!.slice(0, 8)}`;
+    title = `Run ${run[1]!.slice(-8)}`;
   } else if (path === '/new') {
     page = <StartPage search={search} />;
     title = 'Start a run';

@@ -78,12 +78,15 @@ export function RunPage({ id }: { id: string }) {
   }
 
   const m = model.current;
-  const status = m.status ?? run?.status ?? 'queued';
-  const cancelRequested = m.cancelRequested || (run?.cancelRequested ?? false);
-  const startedAt = m.startedAt ?? run?.startedAt ?? null;
-  const finishedAt = isTerminal(status) ? (m.finishedAt ?? run?.finishedAt ?? null) : null;
-  const error = status === 'failed' ? (m.error ?? run?.error ?? null) : null;
-  const output = status === 'succeeded' ? (m.output ?? run?.output) : undefined;
+  // While the stream replays the backlog the fetched run is the fresher view of the run as a whole; once the
+  // page has folded every event the run had when fetched, the stream is (it keeps moving).
+  const fresh = run && m.lastSeq < run.lastSeq ? run : null;
+  const status = fresh?.status ?? m.status ?? run?.status ?? 'queued';
+  const cancelRequested = fresh ? fresh.cancelRequested : m.cancelRequested || (run?.cancelRequested ?? false);
+  const startedAt = (fresh ? fresh.startedAt : m.startedAt) ?? run?.startedAt ?? null;
+  const finishedAt = isTerminal(status) ? ((fresh ? fresh.finishedAt : m.finishedAt) ?? run?.finishedAt ?? null) : null;
+  const error = status === 'failed' ? ((fresh ? fresh.error : m.error) ?? run?.error ?? null) : null;
+  const output = status === 'succeeded' ? (fresh ? fresh.output : (m.output ?? run?.output)) : undefined;
   const canCancel = (status === 'queued' || status === 'running') && !cancelRequested;
   const canRetry = status === 'failed';
 

@@ -117,6 +117,7 @@ export function StartPage({ search }: { search: URLSearchParams }) {
             name="input"
             ref={inputRef}
             value={text}
+            disabled={!workflow}
             rows={Math.min(16, Math.max(5, text.split('\n').length + 1))}
             spellcheck={false}
             autoComplete="off"

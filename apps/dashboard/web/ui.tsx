@@ -73,13 +73,14 @@ export function StatusBadge({ status }: { status: RunStatus | string }) {
 
 /** Re-renders every `ms` while `active`: live durations and relative times. */
 export function useNow(ms = 1_000, active = true): number {
-  const [now, setNow] = useState(() => Date.now());
+  const [, setTick] = useState(0);
   useEffect(() => {
     if (!active) return;
-    const timer = setInterval(() => setNow(Date.now()), ms);
+    const timer = setInterval(() => setTick((n) => n + 1), ms);
     return () => clearInterval(timer);
   }, [ms, active]);
-  return active ? now : Date.now();
+  // The state only schedules renders; each render reads the clock, so a render for any reason is current.
+  return Date.now();
 }
 
 export function relativeTime(iso: string, now: number): string {
@@ -138,6 +139,7 @@ export function LinkIndicator({ state, detail }: { state: LinkState; detail?: st
   );
 }
 
+/** Run ids are UUIDv7, whose leading digits are a timestamp shared by runs created together: show the tail. */
 export function shortId(id: string): string {
-  return id.slice(0, 8);
+  return id.length > 12 ? `…${id.slice(-8)}` : id;
 }

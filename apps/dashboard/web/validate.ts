@@ -40,7 +40,14 @@ export function validateInput(schema: unknown, value: unknown): InputIssue[] {
     validator = new Validator(schema as Schema, '2020-12', false);
     validators.set(schema, validator);
   }
-  const { valid, errors } = validator.validate(value);
+  if (value === undefined) return [{ path: '', message: 'enter the input as JSON' }];
+  let result: ReturnType<Validator['validate']>;
+  try {
+    result = validator.validate(value);
+  } catch (error) {
+    return [{ path: '', message: `cannot be checked: ${(error as Error).message}` }];
+  }
+  const { valid, errors } = result;
   if (valid) return [];
   const issues: InputIssue[] = [];
   const seen = new Set<string>();
