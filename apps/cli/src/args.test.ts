@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { defaultUrl, parseCommandLine, UsageError } from './args.js';
+
+const runId = '00000000-0000-4000-8000-000000000001';
+
+describe('parseCommandLine', () => {
+  it('parses start with JSON input, key and follow, global flags on either side of the command', () => {
+    expect(
+      parseCommandLine(['--url', 'http://h:1', 'start', 'demo.tokens', '--input', '{"text":"hi"}', '--key', 'k1', '--follow', '--json']),
+    ).toEqual({
+      url: 'http://h:1',
+      json: true,
+      command: { name: 'start', workflow: 'demo.tokens', input: { text: 'hi' }, key: 'k1', follow: true },
+    });
+    expect(parseCommandLine(['start', 'demo.sleep']).command).toEqual({
+      name: 'start',
+      workflow: 'demo.sleep',
+      input: undefined,
+      follow: false,
+    });
+  });
+
+  it('takes url and token from the environment, flags first', () => {
+    const env = { RUNSTREAM_URL: 'http://env:2', RUNSTREAM_API_TOKEN: 'tok' };
+    expect(parseCommandLine(['workflows'], env)).toMatchObject({ url: 'http://env:2', token: 'tok', json: false });
+    expect(parseCommandLine(['workflows', '--token', 'flag', '--url', 'http://f:3'], env)).toMatchObject({
+      url: 'http://f:3',
+      token: 'flag',
+    });
+    expect(parseCommandLine(['workflows'])).toEqual({ url: defaultUrl, json: false, command: { name: 'workflows' } });
+  });
+
+  it('accepts the leading -- that `pnpm cli -- runs` passes', () => {
+    expect(parseCommandLine(['--', 'runs', '--limit', '5']).command).toEqual({ name: 'runs', limit: 5 });
+  });
+
+  it('parses runs filters: repeated or comma-separated statuses, limit, cursor, workflow', () => {
+    expect(
+      parseCommandLine(['runs', '--status', 'failed,cancelled', '--status', 'running', '--workflow', 'demo.tokens', '--cursor', 'abc']).command,
+    ).toEqual({ name: 'runs', status: ['failed', 'cancelled', 'running'], workflow: 'demo.tokens', cursor: 'abc' });
+  });
+
+  it('parses the run commands and tail --from', () => {
+    for (const name of ['get', 'cancel', 'retry'] as const) {
+      expect(parseCommandLine([name, runId]).command).toEqual({ name, runId });
+    }
+    expect(parseCommandLine(['tail', runId, '--from', '12']).command).toEqual({ name: 'tail', runId, fromSeq: 12 });
+    expect(parseCommandLine(['tail', runId]).command).toEqual({ name: 'tail', runId });
+  });
+
+  it('answers --help with the help command', () => {
+    expect(parseCommandLine(['--help']).command).toEqual({ name: 'help' });
+    expect(parseCommandLine(['runs', '-h']).command).toEqual({ name: 'help' });
+    expect(parseCommandLine(['help']).command).toEqual({ name: 'help' });
+  });
+
+  it.each([
+    [[], 'no command given'],
+    [['frobnicate'], 'unknown command "frobnicate"'],
+    [['start'], 'start: missing <workflow>'],
+    [['start', 'demo.tokens', '--input', '{"text":'], '--input is not valid JSON: '],
+    [['get'], 'get: missing <runId>'],
+    [['get', 'a', 'b'], 'get: unexpected argument "b"'],
+    [['runs', '--limit', '0'], 'runs: --limit must be a positive integer (got "0")'],
+    [['runs', '--limit', 'ten'], 'runs: --limit must be a positive integer'],
+    [['runs', '--status', 'done'], 'runs: --status must be one of queued, running, succeeded, failed, cancelled (got "done")'],
+    [['tail', runId, '--from', '-1'], 'tail: '],
+    [['workflows', '--follow'], "workflows: Unknown option '--follow'"],
+    [['start', 'x', '--input'], "start: Option '--input <value>' argument missing"],
+    [['workflows', '--url', 'not a url'], '--url is not a valid URL: "not a url"'],
+  ])('rejects %j: %s', (argv, message) => {
+    let thrown: unknown;
+    try {
+      parseCommandLine(argv);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(UsageError);
+    expect((thrown as Error).message).toContain(message);
+  });
+});

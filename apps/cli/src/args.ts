@@ -1,0 +1,204 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export const runStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type RunStatus = (typeof runStatuses)[number];
+
+export type Command =
+  | { name: 'start'; workflow: string; input: unknown; key?: string; follow: boolean }
+  | { name: 'runs'; status?: RunStatus[]; workflow?: string; limit?: number; cursor?: string }
+  | { name: 'get' | 'cancel' | 'retry'; runId: string }
+  | { name: 'tail'; runId: string; fromSeq?: number }
+  | { name: 'workflows' }
+  | { name: 'help' };
+
+export interface Invocation {
+  command: Command;
+  url: string;
+  token?: string;
+  json: boolean;
+}
+
+/** A mistake in the command line itself (exit code 2). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const defaultUrl = 'http://127.0.0.1:7420';
+
+export const usage = `Usage: runstream [--url URL] [--token TOKEN] [--json] <command> [options]
+
+Commands:
+  start <workflow> [--input JSON] [--key KEY] [--follow]   start a run (idempotent with --key); --follow tails it
+  runs [--status S[,S]] [--workflow W] [--limit N] [--cursor C]   list runs, newest first
+  get <runId>                                             a run with its steps
+  tail <runId> [--from N]                                 stream a run's events until it ends (survives restarts)
+  cancel <runId>                                          cancel a run
+  retry <runId>                                           re-queue a failed run from its failed step
+  workflows                                               registered workflows and their inputs
+
+Global options:
+  --url URL      server base URL (env RUNSTREAM_URL, default ${defaultUrl})
+  --token TOKEN  API bearer token (env RUNSTREAM_API_TOKEN)
+  --json         machine output: one JSON object per line
+  -h, --help     this help
+
+Exit codes: 0 ok, 1 a followed run failed or was cancelled, 2 usage error, 3 server or API error.`;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+const globalOptions = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies Options;
+
+const commandOptions = {
+  start: { input: { type: 'string' }, key: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
+  runs: {
+    status: { type: 'string', multiple: true },
+    workflow: { type: 'string' },
+    limit: { type: 'string' },
+    cursor: { type: 'string' },
+  },
+  get: {},
+  tail: { from: { type: 'string' } },
+  cancel: {},
+  retry: {},
+  workflows: {},
+  help: {},
+} satisfies Record<Command['name'], Options>;
+
+const commandNames = Object.keys(commandOptions) as Command['name'][];
+
+/** Parses `argv` (without node and the script) into an invocation; throws `UsageError` on any mistake. */
+export function parseCommandLine(argv: readonly string[], env: Record<string, string | undefined> = {}): Invocation {
+  // `pnpm cli -- runs` hands the script a leading `--`.
+  const args = argv[0] === '--' ? argv.slice(1) : [...argv];
+
+  // First pass, lenient: find the command (the first positional) whatever options surround it.
+  const allOptions: Options = { ...globalOptions };
+  for (const options of Object.values(commandOptions)) Object.assign(allOptions, options);
+  const { tokens } = parseArgs({ args, options: allOptions, allowPositionals: true, strict: false, tokens: true });
+  const commandToken = tokens.find((token) => token.kind === 'positional');
+  const name = commandToken?.value;
+
+  if (name === undefined) {
+    if (args.includes('--help') || args.includes('-h')) return invocation({ name: 'help' }, {}, env);
+    throw new UsageError('no command given');
+  }
+  if (!isCommandName(name)) throw new UsageError(`unknown command "${name}"`);
+
+  // Second pass, strict: only the global options and this command's.
+  const rest = args.filter((_, index) => index !== commandToken!.index);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...globalOptions, ...commandOptions[name] }, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`${name}: ${(error as Error).message.replace(/\. To specify a positional argument.*$/s, '')}`);
+  }
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  const positionals = parsed.positionals;
+  if (values.help) return invocation({ name: 'help' }, values, env);
+
+  const want = (count: number, what: string) => {
+    if (positionals.length < count) throw new UsageError(`${name}: missing ${what}`);
+    if (positionals.length > count) throw new UsageError(`${name}: unexpected argument "${positionals[count]}"`);
+  };
+  const string = (key: string) => values[key] as string | undefined;
+
+  switch (name) {
+    case 'start': {
+      want(1, '<workflow>');
+      const key = string('key');
+      return invocation(
+        {
+          name,
+          workflow: positionals[0]!,
+          input: parseJsonOption('input', string('input')),
+          ...(key !== undefined ? { key } : {}),
+          follow: values.follow === true,
+        },
+        values,
+        env,
+      );
+    }
+    case 'runs': {
+      want(0, '');
+      const status = (values.status as string[] | undefined)?.flatMap((s) => s.split(',')).filter(Boolean);
+      for (const s of status ?? []) {
+        if (!(runStatuses as readonly string[]).includes(s)) {
+          throw new UsageError(`runs: --status must be one of ${runStatuses.join(', ')} (got "${s}")`);
+        }
+      }
+      const limit = string('limit');
+      const workflow = string('workflow');
+      const cursor = string('cursor');
+      return invocation(
+        {
+          name,
+          ...(status?.length ? { status: status as RunStatus[] } : {}),
+          ...(workflow !== undefined ? { workflow } : {}),
+          ...(limit !== undefined ? { limit: positiveInteger('runs', 'limit', limit) } : {}),
+          ...(cursor !== undefined ? { cursor } : {}),
+        },
+        values,
+        env,
+      );
+    }
+    case 'tail': {
+      want(1, '<runId>');
+      const from = string('from');
+      return invocation(
+        { name, runId: positionals[0]!, ...(from !== undefined ? { fromSeq: positiveInteger('tail', 'from', from) } : {}) },
+        values,
+        env,
+      );
+    }
+    case 'get':
+    case 'cancel':
+    case 'retry':
+      want(1, '<runId>');
+      return invocation({ name, runId: positionals[0]! }, values, env);
+    case 'workflows':
+    case 'help':
+      want(0, '');
+      return invocation({ name }, values, env);
+  }
+}
+
+function isCommandName(name: string): name is Command['name'] {
+  return (commandNames as string[]).includes(name);
+}
+
+function invocation(
+  command: Command,
+  values: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+): Invocation {
+  const url = (values.url as string | undefined) ?? (env.RUNSTREAM_URL || defaultUrl);
+  try {
+    new URL(url);
+  } catch {
+    throw new UsageError(`--url is not a valid URL: "${url}"`);
+  }
+  const token = (values.token as string | undefined) ?? (env.RUNSTREAM_API_TOKEN || undefined);
+  return { command, url, ...(token ? { token } : {}), json: values.json === true };
+}
+
+function parseJsonOption(option: string, text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--${option} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function positiveInteger(command: string, option: string, text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < 1) {
+    throw new UsageError(`${command}: --${option} must be a positive integer (got "${text}")`);
+  }
+  return value;
+}

@@ -1,0 +1,43 @@
+import { createRunstreamClient } from '@runstream/client';
+import { parseCommandLine, usage, UsageError, type Invocation } from './args.js';
+import { execute } from './commands.js';
+import { formatError } from './render.js';
+
+export const exitCodes = { ok: 0, runNotSucceeded: 1, usage: 2, api: 3, interrupted: 130 } as const;
+
+export interface CliEnvironment {
+  env: Record<string, string | undefined>;
+  out(line: string): void;
+  err(line: string): void;
+  /** Colour the human output (a terminal without NO_COLOR). */
+  color: boolean;
+  /** Aborted on Ctrl-C. */
+  signal: AbortSignal;
+  fetch?: typeof globalThis.fetch;
+}
+
+/** The whole CLI: parses `argv`, runs the command, prints, and resolves with the exit code. */
+export async function runCli(argv: readonly string[], io: CliEnvironment): Promise<number> {
+  let invocation: Invocation;
+  try {
+    invocation = parseCommandLine(argv, io.env);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`runstream: ${error.message}`);
+    io.err('Run "runstream --help" for usage.');
+    return exitCodes.usage;
+  }
+  const { command, url, token, json } = invocation;
+  if (command.name === 'help') {
+    io.out(usage);
+    return exitCodes.ok;
+  }
+  const client = createRunstreamClient({ url, ...(token ? { token } : {}), ...(io.fetch ? { fetch: io.fetch } : {}) });
+  try {
+    return await execute(command, client, { out: io.out, err: io.err, json, style: { color: io.color && !json }, signal: io.signal });
+  } catch (error) {
+    if (io.signal.aborted) return exitCodes.interrupted;
+    io.err(`error: ${formatError(error, url)}`);
+    return exitCodes.api;
+  }
+}
