@@ -7,7 +7,7 @@ import type { Runtime } from '@runstream/runtime';
 import type { Authenticator, Principal } from './auth.js';
 import { badRequest, type ApiLogger } from './errors.js';
 import { checkHealth, type ApiQueue } from './health.js';
-import { feedStream, runEventStream, withoutStack, type ReadGate, type StreamSettings, type StreamTracker } from './streams.js';
+import { currentFeedCursor, feedStream, runEventStream, withoutStack, type ReadGate, type StreamSettings, type StreamTracker } from './streams.js';
 
 /** What the HTTP layer hands every call: the presented credential; `resHeaders` comes from ResponseHeadersPlugin. */
 export interface ApiContext {
@@ -162,10 +162,12 @@ export function createRouter(deps: RouterDeps) {
             throw error;
           }
         }
+        // Fixed before the response starts: once a client sees the stream open, whatever commits next is in it.
+        const start = after ?? (await currentFeedCursor(runtime));
         sseHeaders(context.resHeaders);
         return feedStream(
           runtime,
-          { after, settings: deps.feedStream, exposeStacks: deps.exposeErrorStacks },
+          { after: start, settings: deps.feedStream, exposeStacks: deps.exposeErrorStacks },
           { open: () => streams.begin('feed', signal), shuttingDown: () => streams.shuttingDown, gate: deps.readGate, logger },
         );
       }),

@@ -285,8 +285,8 @@ export async function currentFeedCursor(runtime: Pick<Runtime, 'db'>): Promise<s
  * so a wake-up may find nothing new yet; the safety re-check picks it up then.
  */
 export async function* feedStream(
-  runtime: Pick<Runtime, 'bus' | 'eventLog' | 'db'>,
-  options: { after: string | undefined; settings: StreamSettings; exposeStacks: boolean },
+  runtime: Pick<Runtime, 'bus' | 'eventLog'>,
+  options: { after: string; settings: StreamSettings; exposeStacks: boolean },
   { open, shuttingDown, gate, logger }: StreamContext,
 ): AsyncGenerator<ReturnType<typeof presentEvent> & { cursor: string }, void> {
   const { settings } = options;
@@ -295,7 +295,7 @@ export async function* feedStream(
   const unsubscribe = runtime.bus.subscribeAll(wakeups.notify);
   let advertisedRetry = false;
   try {
-    let cursor = options.after ?? (await currentFeedCursor(runtime));
+    let cursor = options.after;
     for (;;) {
       if (stream.signal.aborted) break;
       wakeups.clear();
