@@ -48,9 +48,11 @@ export function createLeaseStore(db: Database, clock: Clock): LeaseStore {
         if (concurrency !== undefined) {
           // Serializes acquirers of one workflow, so the count below cannot be raced past the limit.
           await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`runstream:workflow:${run.workflow}`}))`);
+          // Queued runs count too: a lease is taken before run.started makes the run `running`, so a run just
+          // leased by another worker is still `queued` here, and skipping it let more than the limit through.
           const [{ active } = { active: 0 }] = await tx.execute<{ active: number }>(sql`
             select count(*)::int as active from runs
-            where workflow = ${run.workflow} and status = 'running' and lease_owner is not null
+            where workflow = ${run.workflow} and status in ('queued', 'running') and lease_owner is not null
               and lease_expires_at > ${now.toISOString()}::timestamptz and id <> ${runId}`);
           if (active >= concurrency) return { kind: 'throttled' };
         }

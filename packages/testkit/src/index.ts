@@ -1,4 +1,12 @@
 export { createTestDatabase, createTestRuntime, type TestDatabase, type TestRuntime } from './test-runtime.js';
 export { waitForSeq, waitForEvent, waitForStatus, type WaitOptions } from './wait-for.js';
 export { testServices, databaseUrl } from './databases.js';
-export { createTestEngine, testBackends, type TestBackend, type TestEngine, type TestEngineOptions } from './test-engine.js';
+export {
+  createTestEngine,
+  joinTestEngine,
+  testBackends,
+  type PeerEngine,
+  type TestBackend,
+  type TestEngine,
+  type TestEngineOptions,
+} from './test-engine.js';

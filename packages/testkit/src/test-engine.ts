@@ -1,5 +1,6 @@
 import { createEngine, type Engine, type EngineConfig } from '@runstream/engine';
-import { createBullQueue, type JobQueue } from '@runstream/queue';
+import { createBullQueue, type JobQueue, type QueueBackendConfig } from '@runstream/queue';
+import { createRuntime, type Runtime } from '@runstream/runtime';
 import { inject } from 'vitest';
 import { createTestRuntime, type TestRuntime } from './test-runtime.js';
 
@@ -14,10 +15,30 @@ export interface TestEngineOptions extends Partial<Omit<EngineConfig, 'runtime' 
 }
 
 export interface TestEngine {
+  backend: TestBackend;
+  /** The queue's connection: what another process needs to join this namespace. */
+  connection: QueueBackendConfig;
   runtime: TestRuntime;
   queue: JobQueue;
   engine: Engine;
   close(): Promise<void>;
+}
+
+/** Another engine node on a test engine's database and namespace (see `joinTestEngine`). */
+export interface PeerEngine {
+  runtime: Runtime;
+  queue: JobQueue;
+  engine: Engine;
+  /** Shuts the engine down gracefully, then its runtime; the database stays (the base engine drops it). */
+  close(): Promise<void>;
+}
+
+const engineDefaults = { leaseMs: 2_000, sweepIntervalMs: 500, shutdownGraceMs: 2_000 } as const;
+
+function queueConnection(backend: TestBackend, databaseUrl: string): QueueBackendConfig {
+  return backend === 'redis'
+    ? { backend: 'redis', redisUrl: inject('runstreamTest').redisUrl }
+    : { backend: 'postgres', databaseUrl };
 }
 
 /**
@@ -27,25 +48,14 @@ export interface TestEngine {
  */
 export async function createTestEngine({ backend, clock, worker = true, ...engine }: TestEngineOptions): Promise<TestEngine> {
   const runtime = await createTestRuntime({ ...(clock ? { clock } : {}), drainer: { pollIntervalMs: 250 } });
-  const queue = createBullQueue({
-    namespace: runtime.namespace,
-    connection:
-      backend === 'redis'
-        ? { backend: 'redis', redisUrl: inject('runstreamTest').redisUrl }
-        : { backend: 'postgres', databaseUrl: runtime.database.url },
-  });
-  const created = createEngine({
-    runtime,
-    queue,
-    workflows: [],
-    leaseMs: 2_000,
-    sweepIntervalMs: 500,
-    shutdownGraceMs: 2_000,
-    ...engine,
-  });
+  const connection = queueConnection(backend, runtime.database.url);
+  const queue = createBullQueue({ namespace: runtime.namespace, connection });
+  const created = createEngine({ runtime, queue, workflows: [], ...engineDefaults, ...engine });
   runtime.start();
   if (worker) await created.startWorker();
   return {
+    backend,
+    connection,
     runtime,
     queue,
     engine: created,
@@ -62,4 +72,39 @@ async function obliterateRedis(namespace: string, redisUrl: string) {
   const queue = createBullQueue({ namespace, connection: { backend: 'redis', redisUrl } });
   await queue.obliterate();
   await queue.close();
+}
+
+/**
+ * A second engine node joining `base`: its own runtime (pool, LISTEN connection, drain loop), queue handle and
+ * instance id, on the same database and namespace, so the two share runs, leases and jobs like two processes of
+ * one deployment. Close peers before the base engine.
+ */
+export async function joinTestEngine(
+  base: TestEngine,
+  { worker = true, ...engine }: Partial<Omit<EngineConfig, 'runtime' | 'queue'>> & { worker?: boolean } = {},
+): Promise<PeerEngine> {
+  const runtime = await createRuntime({
+    namespace: base.runtime.namespace,
+    databaseUrl: base.runtime.database.url,
+    clock: base.runtime.clock,
+    poolSize: 4,
+    drainer: { pollIntervalMs: 250 },
+  });
+  const queue = createBullQueue({ namespace: base.runtime.namespace, connection: base.connection });
+  const created = createEngine({ runtime, queue, workflows: [], ...engineDefaults, ...engine });
+  runtime.start();
+  if (worker) await created.startWorker();
+  let closing: Promise<void> | null = null;
+  return {
+    runtime,
+    queue,
+    engine: created,
+    close() {
+      closing ??= (async () => {
+        await created.close();
+        await runtime.close();
+      })();
+      return closing;
+    },
+  };
 }
