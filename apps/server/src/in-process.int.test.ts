@@ -1,0 +1,79 @@
+import { createBullQueue } from '@runstream/queue';
+import { createTestDatabase, testServices, type TestDatabase } from '@runstream/testkit';
+import { createServer as createNetServer, type Server } from 'node:net';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { startServer } from './server.js';
+import { api, poll } from './testing/server-process.js';
+
+let database: TestDatabase;
+let sql: postgres.Sql;
+const logger = createLogger('silent');
+const { redisUrl } = testServices();
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  sql = postgres(database.url, { max: 1, onnotice: () => {} });
+});
+
+afterAll(async () => {
+  const queue = createBullQueue({ namespace: database.name, connection: { backend: 'redis', redisUrl } });
+  await queue.obliterate();
+  await queue.close();
+  await sql?.end({ timeout: 5 });
+  await database?.drop();
+});
+
+function config(env: Record<string, string>) {
+  return { ...parseConfig({ DATABASE_URL: database.url, RUNSTREAM_NAMESPACE: database.name, ...env }), port: 0 };
+}
+
+describe('startServer in-process', () => {
+  it('runs an api node and a worker node side by side in one process on the Redis backend (nothing shared)', async () => {
+    const apiNode = await startServer(config({ RUNSTREAM_ROLE: 'api', REDIS_URL: redisUrl }), { logger });
+    const workerNode = await startServer(config({ RUNSTREAM_ROLE: 'worker', REDIS_URL: redisUrl }), { logger });
+    try {
+      const ready = await api<{ checks: { queue: { backend: string } } }>(`${apiNode.url}/health/ready`);
+      expect(ready).toMatchObject({ status: 200, body: { checks: { queue: { backend: 'redis' } } } });
+
+      const created = await api<{ run: { id: string } }>(`${apiNode.url}/api/runs`, {
+        body: { workflow: 'demo.tokens', input: { text: 'one two three', intervalMs: 1 } },
+      });
+      expect(created.status).toBe(201);
+      const id = created.body.run.id;
+      const run = await poll(async () => {
+        const { body } = await api<{ status: string; output: unknown }>(`${apiNode.url}/api/runs/${id}`);
+        return body.status === 'succeeded' ? body : undefined;
+      }, `run ${id} to succeed`);
+      expect(run.output).toEqual({ text: 'one two three', words: 3 });
+
+      const { body } = await api<{ events: { type: string; data: { workerId?: string } }[] }>(`${apiNode.url}/api/runs/${id}/events`);
+      expect(body.events.find((event) => event.type === 'run.started')?.data.workerId).toBe(workerNode.instanceId);
+    } finally {
+      await Promise.all([apiNode.close(), workerNode.close()]);
+    }
+    // close() is idempotent and released the runtime: no connection of this namespace is left.
+    await apiNode.close();
+    const [open] = await sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity where application_name = ${`runstream:${database.name}`}`;
+    expect(open?.n).toBe(0);
+  });
+
+  it('fails to start with a clear error when PORT is taken, releasing what it had built', async () => {
+    const blocker: Server = createNetServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as { port: number };
+    try {
+      await expect(startServer({ ...config({}), port }, { logger })).rejects.toThrow(
+        `PORT ${port} is already in use on 127.0.0.1: stop what holds it, or set PORT`,
+      );
+      const [open] = await sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity where application_name = ${`runstream:${database.name}`}`;
+      expect(open?.n).toBe(0);
+    } finally {
+      blocker.close();
+    }
+  });
+});
