@@ -164,8 +164,9 @@ describe('other output', () => {
     expect(formatReconnect({ attempt: 2, delayMs: 200, error: refused, lastSeq: 12 }, plain)).toBe(
       '… connection lost (fetch failed: ECONNREFUSED); reconnecting in 200 ms after #12 (attempt 2)',
     );
-    expect(formatReconnect({ attempt: 1, delayMs: 100, error: new ORPCError('SERVICE_UNAVAILABLE'), lastSeq: 0 }, plain)).toBe(
-      '… connection lost (SERVICE_UNAVAILABLE); reconnecting in 100 ms (nothing received yet) (attempt 1)',
+    const closing = new ORPCError('SERVICE_UNAVAILABLE', { message: 'the server is shutting down; reconnect' });
+    expect(formatReconnect({ attempt: 1, delayMs: 100, error: closing, lastSeq: 0 }, plain)).toBe(
+      '… connection lost (SERVICE_UNAVAILABLE: the server is shutting down; reconnect); reconnecting in 100 ms (nothing received yet) (attempt 1)',
     );
   });
 

@@ -131,6 +131,7 @@ export function formatReconnect(
 
 function describeCause(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
+  if (isOrpcError(error)) return error.message && error.message !== error.code ? `${error.code}: ${error.message}` : error.code;
   const code = (error as { code?: unknown }).code;
   const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
   const detail = cause?.code ?? cause?.message;
