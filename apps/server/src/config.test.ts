@@ -23,6 +23,7 @@ describe('parseConfig', () => {
       namespace: 'runstream',
       apiTokens: [],
       workerConcurrency: 8,
+      databasePoolSize: 10,
       dataDir: join(repoRoot, '.runstream'),
       embeddedPgPort: 54329,
       logLevel: 'info',
@@ -41,6 +42,7 @@ describe('parseConfig', () => {
         RUNSTREAM_API_TOKEN: ' aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbb ,',
         RUNSTREAM_READ_TOKEN_SECRET: 's'.repeat(32),
         WORKER_CONCURRENCY: '32',
+        DATABASE_POOL_SIZE: '4',
         RUNSTREAM_DATA_DIR: 'data',
         EMBEDDED_PG_PORT: '55000',
         LOG_LEVEL: 'debug',
@@ -57,6 +59,7 @@ describe('parseConfig', () => {
       apiTokens: ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb'],
       readTokenSecret: 's'.repeat(32),
       workerConcurrency: 32,
+      databasePoolSize: 4,
       dataDir: '/srv/data',
       embeddedPgPort: 55000,
       logLevel: 'debug',
@@ -73,6 +76,7 @@ describe('parseConfig', () => {
     expect(problems({ PORT: '80.5' })).toEqual(['PORT must be an integer between 1 and 65535, got "80.5"']);
     expect(problems({ RUNSTREAM_ROLE: 'scheduler' })).toEqual(['RUNSTREAM_ROLE must be one of api, worker, all, got "scheduler"']);
     expect(problems({ WORKER_CONCURRENCY: '0' })).toEqual(['WORKER_CONCURRENCY must be an integer between 1 and 1000, got "0"']);
+    expect(problems({ DATABASE_POOL_SIZE: '-1' })).toEqual(['DATABASE_POOL_SIZE must be an integer between 1 and 1000, got "-1"']);
     expect(problems({ LOG_LEVEL: 'loud' })[0]).toMatch(/^LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/);
     expect(problems({ DATABASE_URL: 'mysql://x:secret@db/rs' })).toEqual([
       'DATABASE_URL must start with postgres:// or postgresql://, got "mysql://x:***@db/rs"',

@@ -23,6 +23,8 @@ export interface ServerConfig {
   /** HMAC secret for per-run read tokens; absent means a random one per start. */
   readTokenSecret?: string;
   workerConcurrency: number;
+  /** Connections in the server's PostgreSQL pool (the runtime's; the LISTEN connection and the queue's come on top). */
+  databasePoolSize: number;
   dataDir: string;
   embeddedPgPort: number;
   logLevel: LogLevel;
@@ -166,6 +168,7 @@ const envSchema = z.object({
     return value;
   }),
   WORKER_CONCURRENCY: integer('WORKER_CONCURRENCY', 1, 1_000, 8),
+  DATABASE_POOL_SIZE: integer('DATABASE_POOL_SIZE', 1, 1_000, 10),
   RUNSTREAM_DATA_DIR: optional(z.string()),
   EMBEDDED_PG_PORT: integer('EMBEDDED_PG_PORT', 1, 65_535, 54329),
   LOG_LEVEL: oneOf('LOG_LEVEL', logLevels, 'info'),
@@ -189,6 +192,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd: string
     apiTokens: e.RUNSTREAM_API_TOKEN,
     ...(e.RUNSTREAM_READ_TOKEN_SECRET ? { readTokenSecret: e.RUNSTREAM_READ_TOKEN_SECRET } : {}),
     workerConcurrency: e.WORKER_CONCURRENCY,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
     dataDir: resolve(cwd, e.RUNSTREAM_DATA_DIR ?? join(repoRoot, '.runstream')),
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     logLevel: e.LOG_LEVEL,

@@ -27,7 +27,8 @@ afterAll(async () => {
 });
 
 function config(env: Record<string, string>) {
-  return { ...parseConfig({ DATABASE_URL: database.url, RUNSTREAM_NAMESPACE: database.name, ...env }), port: 0 };
+  const frugal = { DATABASE_POOL_SIZE: '3', WORKER_CONCURRENCY: '2' }; // test files share one PostgreSQL
+  return { ...parseConfig({ DATABASE_URL: database.url, RUNSTREAM_NAMESPACE: database.name, ...frugal, ...env }), port: 0 };
 }
 
 describe('startServer in-process', () => {

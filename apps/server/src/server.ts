@@ -88,6 +88,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     const runtime: Runtime = await createRuntime({
       databaseUrl,
       namespace: config.namespace,
+      poolSize: config.databasePoolSize,
       onError: (error, where) => logger.error({ err: error, where }, `background failure in ${where}`),
     });
     teardown.push({ name: 'runtime', run: () => runtime.close() });

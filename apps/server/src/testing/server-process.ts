@@ -11,7 +11,7 @@ const mainPath = join(import.meta.dirname, '..', 'main.ts');
 const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 /** Variables of the test runner's environment that would configure the child behind the test's back. */
-const configuring = /^(DATABASE_URL|REDIS_URL|PORT|HOST|LOG_LEVEL|WORKER_CONCURRENCY|EMBEDDED_PG_PORT|RUNSTREAM_.*)$/;
+const configuring = /^(DATABASE_URL|DATABASE_POOL_SIZE|REDIS_URL|PORT|HOST|LOG_LEVEL|WORKER_CONCURRENCY|EMBEDDED_PG_PORT|RUNSTREAM_.*)$/;
 
 export interface LogLine {
   level: string;
@@ -44,6 +44,12 @@ export function freePort(): Promise<number> {
 }
 
 /**
+ * Connection budget of a test server: test files run in parallel against one PostgreSQL (100 connections by
+ * default), so each server keeps a small pool and few concurrent jobs unless a test says otherwise.
+ */
+const frugal = { DATABASE_POOL_SIZE: '3', WORKER_CONCURRENCY: '2' };
+
+/**
  * Starts `src/main.ts` as a child process (node + the tsx loader, no wrapper, so signals reach it directly), in an
  * empty working directory (no stray .env) and with only the given configuration variables.
  */
@@ -51,7 +57,7 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !configuring.test(key)));
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn(process.execPath, ['--import', tsxLoader, mainPath], {
     cwd: mkdtempSync(join(tmpdir(), 'rs-server-cwd-')),
-    env: { ...base, ...env },
+    env: { ...base, ...frugal, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];
