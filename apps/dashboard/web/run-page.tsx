@@ -284,6 +284,15 @@ function Timeline({ events }: { events: RunEvent[] }) {
     const el = list.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
   });
+  // A window resized (a phone turned, a narrower layout) keeps a reader at the bottom there.
+  useEffect(() => {
+    const keep = () => {
+      const el = list.current;
+      if (el && stick.current) el.scrollTop = el.scrollHeight;
+    };
+    addEventListener('resize', keep);
+    return () => removeEventListener('resize', keep);
+  }, []);
   const onScroll = () => {
     const el = list.current;
     if (el) stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
