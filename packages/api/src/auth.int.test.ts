@@ -82,6 +82,17 @@ describe('read tokens', () => {
     expect(result.done).toEqual({ status: 'succeeded', lastSeq });
   });
 
+  it('stream their run over RPC with the input field `token` (typed client, no header)', async () => {
+    const { token } = await mint(runA);
+    const anonymous = clientFor(t.base);
+    const iterator = await anonymous.runs.stream({ id: runA, token });
+    const seqs: number[] = [];
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) seqs.push(next.value.seq);
+    expect(seqs).toEqual(range(1, (await t.runtime.runs.get(runA))!.lastSeq));
+    const [error] = await safe(anonymous.runs.stream({ id: runB, token }));
+    expect(error).toMatchObject({ code: 'FORBIDDEN', status: 403 });
+  });
+
   it('read their run as a bearer token or ?token=, and nothing else', async () => {
     const { token } = await mint(runA);
     expect((await call('GET', `/api/runs/${runA}`, token)).status).toBe(200);

@@ -120,7 +120,7 @@ describe('releasing streams', () => {
     expect(t.runtime.bus.listenerCount()).toBe(listeners - 1);
   });
 
-  it('close() ends open streams with SERVICE_UNAVAILABLE and answers 503 afterwards', async () => {
+  it('close() ends open streams with SERVICE_UNAVAILABLE; then the API and readiness answer 503, liveness 200', async () => {
     const { run } = await t.runtime.runs.create({ workflow: 'never-runs', input: null });
     const iterators = await Promise.all(Array.from({ length: 5 }, () => t.client.runs.stream({ id: run.id })));
     for (const iterator of iterators) expect((await iterator.next()).value).toMatchObject({ seq: 1 });
@@ -142,6 +142,7 @@ describe('releasing streams', () => {
     }
     const after = await fetch(`${t.base}/api/runs`);
     expect(after.status).toBe(503);
-    expect((await fetch(`${t.base}/health/live`)).status).toBe(503);
+    expect((await fetch(`${t.base}/health/ready`)).status).toBe(503);
+    expect((await fetch(`${t.base}/health/live`)).status).toBe(200);
   });
 });

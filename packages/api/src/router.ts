@@ -64,8 +64,11 @@ export function createRouter(deps: RouterDeps) {
   const os = implement(contract).$context<ApiContext>();
 
   // Implementer-level middleware runs before input validation: an unauthenticated call is a 401 whatever it sent.
-  const authed = os.use(async ({ context, path, next }) => {
-    const result = auth.authenticate(context.credential);
+  const authed = os.use(async ({ context, path, next }, input) => {
+    // The raw input (not validated yet) may carry the contract's `token` field: a read token sent in the body
+    // (RPC) rather than in the URL. A header or `?token=` takes precedence.
+    const inputToken = (input as { token?: unknown } | undefined)?.token;
+    const result = auth.authenticate(context.credential ?? (typeof inputToken === 'string' ? inputToken : undefined));
     if (!result.ok) throw new ORPCError('UNAUTHORIZED', { status: 401, message: unauthorizedMessages[result.reason] });
     if (result.principal.kind === 'read' && !readTokenProcedures.has(path.join('.'))) {
       throw forbidden('a read token only grants reading and streaming its run');

@@ -147,14 +147,16 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     const path = url.pathname;
     const method = req.method ?? 'GET';
 
+    // Liveness: the process serves requests (also while shutting down, so it is not killed mid-drain).
     if (path === '/health/live' && (method === 'GET' || method === 'HEAD')) {
-      return send(res, closed ? 503 : 200, JSON.stringify({ status: closed ? 'closing' : 'ok' }));
+      return send(res, 200, JSON.stringify({ status: closed ? 'closing' : 'ok' }));
     }
-    if (closed) return send(res, 503, errorBody('SERVICE_UNAVAILABLE', 503, 'the server is shutting down'));
     if (path === '/health/ready' && (method === 'GET' || method === 'HEAD')) {
+      if (closed) return send(res, 503, JSON.stringify({ status: 'closing' }));
       const report = await checkHealth(runtime, queue, checkTimeoutMs, logger);
       return send(res, report.status === 'ok' ? 200 : 503, JSON.stringify(report));
     }
+    if (closed) return send(res, 503, errorBody('SERVICE_UNAVAILABLE', 503, 'the server is shutting down'));
 
     const credential = requestCredential(req.headers, url);
     if (path === '/metrics' && method === 'GET') {
@@ -177,9 +179,13 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
       try {
         await route(req, res);
       } catch (error) {
-        const fault = toApiErrorOrFault(error, logger, `${req.method} ${req.url}`);
-        if (!res.headersSent) send(res, fault.status, errorBody(fault.code, fault.status, fault.message));
-        else res.destroy();
+        const fault = toApiErrorOrFault(error, logger, `${req.method} ${req.url?.split('?')[0]}`);
+        try {
+          if (!res.headersSent) send(res, fault.status, errorBody(fault.code, fault.status, fault.message));
+          else res.destroy();
+        } catch {
+          res.destroy();
+        }
       }
     },
     openStreams: () => streams.count(),

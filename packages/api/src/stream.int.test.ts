@@ -1,6 +1,8 @@
 import { getEventMeta } from '@orpc/client';
+import type { BusSignal } from '@runstream/outbox';
 import { testBackends, waitForSeq, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReadGate, runEventStream, StreamTracker } from './streams.js';
 import { followWithEventSource, range, startTestApi, type ApiClient, type TestApi } from './test-helpers.js';
 
 const text = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
@@ -138,18 +140,58 @@ describe('subscribe-then-backfill race (postgres queue, runs written by the test
     expect(t?.faults ?? []).toEqual([]);
   });
 
+  it('an append that commits while the backfill read is in flight wakes the stream (it subscribed first)', async () => {
+    const { run } = await t.runtime.runs.create({ workflow: 'race', input: null });
+    await t.runtime.eventLog.append(run.id, [{ type: 'run.started', data: { attempt: 1, workerId: 'test' } }]);
+    let reads = 0;
+    const eventLog = {
+      ...t.runtime.eventLog,
+      // The stream's first read takes its snapshot, then the run ends and the bus announces it before the read
+      // returns: the page is stale, and only a listener subscribed before the read heard the announcement.
+      async read(...args: Parameters<typeof t.runtime.eventLog.read>) {
+        const page = await t.runtime.eventLog.read(...args);
+        if (reads++ === 0) {
+          let heard!: () => void;
+          const announced = new Promise<void>((resolve) => (heard = resolve));
+          // Heard twice: from NOTIFY, then from the outbox drainer. Both arrive before the stale page returns.
+          let times = 0;
+          const stop = t.runtime.bus.subscribe(run.id, (signal: BusSignal) => {
+            if (signal.kind === 'appended' && signal.lastSeq === 3 && ++times === 2) heard();
+          });
+          await t.runtime.eventLog.append(run.id, [{ type: 'run.succeeded', data: { output: null } }]);
+          await announced;
+          stop();
+        }
+        return page;
+      },
+    };
+    const tracker = new StreamTracker();
+    const stream = runEventStream(
+      { bus: t.runtime.bus, runs: t.runtime.runs, eventLog },
+      { runId: run.id, fromSeq: 1, settings: { pageSize: 100, recheckMs: 600_000, retryMs: 1_000 }, exposeStacks: false },
+      { open: () => tracker.begin('run', undefined), shuttingDown: () => false, gate: new ReadGate(1), logger: console },
+    );
+    const seqs: number[] = [];
+    let result = await stream.next();
+    for (; !result.done; result = await stream.next()) seqs.push(result.value.seq);
+    expect(seqs).toEqual([1, 2, 3]);
+    expect(result.value).toEqual({ status: 'succeeded', lastSeq: 3 });
+    expect(reads).toBe(2);
+    expect(tracker.count()).toBe(0);
+  });
+
   it('never misses an event appended while clients connect', async () => {
     const { run } = await t.runtime.runs.create({ workflow: 'race', input: null });
     await t.runtime.eventLog.append(run.id, [{ type: 'run.started', data: { attempt: 1, workerId: 'test' } }]);
-    const appends = 120;
+    const appends = 240;
     const clients: Promise<{ from: number; seqs: number[]; done: unknown }>[] = [];
 
     const writer = (async () => {
       for (let i = 0; i < appends; i++) {
         await t.runtime.eventLog.append(run.id, [{ type: 'run.output', data: { data: i } }]);
         // Connect clients while appends are committing, from the start and from wherever the log is now.
-        if (i % 6 === 0) {
-          const from = i % 12 === 0 ? 1 : i + 2;
+        if (i % 8 === 0) {
+          const from = i % 16 === 0 ? 1 : i + 2;
           clients.push(followWithClient(t.client, run.id, { fromSeq: from }).then((r) => ({ from, ...r })));
           clients.push(
             followWithEventSource(`${t.base}/api/runs/${run.id}/stream?fromSeq=${from}`).then((r) => ({
@@ -160,6 +202,18 @@ describe('subscribe-then-backfill race (postgres queue, runs written by the test
           );
         }
       }
+      // The last append (the one that ends every stream) races a burst of connecting clients.
+      const from = appends - 3;
+      const burst = Array.from({ length: 10 }, (_, i) =>
+        i % 2
+          ? followWithClient(t.client, run.id, { fromSeq: from }).then((r) => ({ from, ...r }))
+          : followWithEventSource(`${t.base}/api/runs/${run.id}/stream?fromSeq=${from}`).then((r) => ({
+              from,
+              seqs: r.ids.map(Number),
+              done: r.done,
+            })),
+      );
+      clients.push(...burst);
       await t.runtime.eventLog.append(run.id, [{ type: 'run.succeeded', data: { output: { appends } } }]);
     })();
     await writer;
@@ -167,7 +221,7 @@ describe('subscribe-then-backfill race (postgres queue, runs written by the test
     await waitForSeq(t.runtime, run.id, lastSeq);
 
     const results = await Promise.all(clients);
-    expect(results).toHaveLength(40);
+    expect(results).toHaveLength(70);
     for (const result of results) {
       expect(result.seqs).toEqual(range(result.from, lastSeq));
       expect(result.done).toEqual({ status: 'succeeded', lastSeq });

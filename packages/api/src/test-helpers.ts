@@ -60,6 +60,8 @@ export async function startTestApi({ backend, worker = true, api: overrides = {}
       warn: () => {},
     },
     keepAliveMs: 5_000,
+    // Test runtimes have a pool of 4: leave half of it to appends and other calls.
+    maxConcurrentStreamReads: 2,
     ...overrides,
     auth: { tokens: [], readTokenSecret: TEST_SECRET, ...overrides.auth },
     runStream: { retryMs: 20, ...overrides.runStream },
