@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -55,8 +55,9 @@ const frugal = { DATABASE_POOL_SIZE: '3', WORKER_CONCURRENCY: '2' };
  */
 export function spawnServer(env: Record<string, string>): ServerProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !configuring.test(key)));
+  const cwd = mkdtempSync(join(tmpdir(), 'rs-server-cwd-'));
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn(process.execPath, ['--import', tsxLoader, mainPath], {
-    cwd: mkdtempSync(join(tmpdir(), 'rs-server-cwd-')),
+    cwd,
     env: { ...base, ...frugal, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -82,6 +83,7 @@ export function spawnServer(env: Record<string, string>): ServerProcess {
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => {
+      rmSync(cwd, { recursive: true, force: true });
       resolve({ code, signal });
       for (const watcher of watchers) watcher();
     }),
