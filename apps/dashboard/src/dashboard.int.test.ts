@@ -32,8 +32,9 @@ let context: BrowserContext | undefined;
 const pageErrors: string[] = [];
 
 /** The server's own configuration from its environment variables (defaults for the rest), on `listenPort`. */
-function serverConfig(listenPort: number): ServerConfig {
+function serverConfig(listenPort: number, apiToken?: string): ServerConfig {
   const config = parseConfig({
+    ...(apiToken ? { RUNSTREAM_API_TOKEN: apiToken } : {}),
     DATABASE_URL: database.url,
     HOST: '127.0.0.1',
     RUNSTREAM_NAMESPACE: database.name,
@@ -45,13 +46,16 @@ function serverConfig(listenPort: number): ServerConfig {
 }
 
 // A short grace so a restart hands the in-flight step off instead of waiting for it to finish.
-const start = (listenPort: number) =>
-  startServer(serverConfig(listenPort), { engine: { shutdownGraceMs: 300, sweepIntervalMs: 500, leaseMs: 2_000 } });
+const start = (listenPort: number, apiToken?: string) =>
+  startServer(serverConfig(listenPort, apiToken), { engine: { shutdownGraceMs: 300, sweepIntervalMs: 500, leaseMs: 2_000 } });
 
-async function api<T>(path: string, body?: unknown): Promise<T> {
+async function api<T>(path: string, body?: unknown, token?: string): Promise<T> {
   const response = await fetch(`${base}/api${path}`, {
     method: body === undefined ? 'GET' : 'POST',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const json = (await response.json()) as T;
@@ -332,5 +336,32 @@ describe('dashboard in headless Chromium', () => {
     await page.getByRole('button', { name: 'Retry run' }).click();
     await page.locator('.run[data-status="queued"]').waitFor();
     await page.locator('.timeline > li[data-type="run.retried"]').waitFor();
+  });
+  it('asks for a token when the server requires one, then streams with a run-scoped read token', async () => {
+    const token = 'dashboard-test-api-token-0123456789';
+    await server.close();
+    server = await start(port, token);
+    const run = (await api<{ run: ApiRun }>('/runs', { workflow: 'demo.tokens', input: { text: words(12, 'auth'), intervalMs: 40 } }, token)).run;
+
+    const page = await newPage();
+    const requests: string[] = [];
+    page.on('request', (request) => requests.push(request.url()));
+    await page.goto(`${base}/runs/${run.id}`);
+    const tokenInput = page.getByLabel('API token');
+    await tokenInput.fill(token);
+    await tokenInput.press('Enter');
+    await page.locator('.run[data-status="succeeded"]').waitFor({ timeout: 30_000 });
+    expect(await page.locator('.step[data-step="generate"] pre.stream').textContent()).toBe(words(12, 'auth'));
+    const final = await api<ApiRun>(`/runs/${run.id}`, undefined, token);
+    expect(await timelineSeqs(page)).toEqual(range(final.lastSeq));
+    // The event stream was opened with a minted read token, and the API token never went into a URL.
+    expect(requests.some((url) => url.includes(`/api/runs/${run.id}/stream?`) && /[?&]token=rs1\./.test(url))).toBe(true);
+    expect(requests.some((url) => url.includes(token))).toBe(false);
+
+    // The runs list reads the feed with the bearer header: a new run appears live.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Runs' }).click();
+    await page.locator('[data-link="live"]').waitFor();
+    const next = (await api<{ run: ApiRun }>('/runs', { workflow: 'demo.countdown', input: { count: 1, intervalMs: 10 } }, token)).run;
+    await page.locator(`tr[data-run-id="${next.id}"][data-status="succeeded"]`).waitFor({ timeout: 30_000 });
   });
 });
