@@ -70,6 +70,10 @@ async function newPage(width = 1280, height = 900): Promise<Page> {
   const page = await context.newPage();
   page.setDefaultTimeout(20_000);
   page.on('pageerror', (error) => pageErrors.push(`${error.name}: ${error.message}`));
+  // Everything the page needs comes from the server under its Content-Security-Policy: nothing is refused.
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) pageErrors.push(message.text());
+  });
   return page;
 }
 
@@ -95,7 +99,7 @@ beforeAll(async () => {
 afterEach(async () => {
   await context?.close();
   context = undefined;
-  expect(pageErrors, 'uncaught errors in the page').toEqual([]);
+  expect(pageErrors.splice(0), 'uncaught errors and CSP violations in the page').toEqual([]);
 });
 
 afterAll(async () => {
