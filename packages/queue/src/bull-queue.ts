@@ -13,6 +13,8 @@ export interface BullQueueConfig {
   connection: QueueBackendConfig;
   /** How long BullMQ keeps finished jobs, so a re-published outbox row still finds its job id taken. */
   keepFinishedSeconds?: number;
+  /** PostgreSQL backend: connections per BullMQ object's pool. Default 5. */
+  poolSize?: number;
 }
 
 const QUEUE_NAME = 'runs';
@@ -58,6 +60,7 @@ export function createBullQueue(config: BullQueueConfig): JobQueue {
       connectionString: config.connection.databaseUrl,
       schema: queueSchema(config.namespace),
       migrate: true,
+      max: config.poolSize ?? 5,
     };
     queue = new Postgres.Queue<RunJob>(QUEUE_NAME, { connection, defaultJobOptions }) as unknown as Queue<RunJob>;
     makeWorker = (handler, concurrency) =>
