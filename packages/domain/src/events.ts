@@ -72,13 +72,12 @@ export type RunEvent = NewEvent & {
 
 const eventTypeSchema = z.enum(eventTypes as [EventType, ...EventType[]]);
 
+/** Built once: zod compiles a schema on first use, and appends parse every event. */
+const envelopeSchema = z.object({ type: eventTypeSchema, data: z.unknown(), key: z.string().min(1).max(300).optional() });
+
 /** Validates a proposed event; `prefix` locates it in the caller's input (e.g. `events[2]`). */
 export function parseEvent(value: unknown, prefix = 'event'): NewEvent {
-  const envelope = parseWith(
-    z.object({ type: eventTypeSchema, data: z.unknown(), key: z.string().min(1).max(300).optional() }),
-    value,
-    prefix,
-  );
+  const envelope = parseWith(envelopeSchema, value, prefix);
   const data = parseWith(eventDataSchemas[envelope.type], envelope.data, `${prefix}.data`);
   return { type: envelope.type, data, ...(envelope.key === undefined ? {} : { key: envelope.key }) } as NewEvent;
 }

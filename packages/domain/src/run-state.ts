@@ -28,6 +28,15 @@ export interface RunState {
 const stepEvents: ReadonlySet<string> = new Set(['step.started', 'step.chunk', 'step.completed', 'run.output']);
 
 /**
+ * Events that leave a running run's projection as it is: the bulk of a log (steps, chunks, outputs). Appending
+ * only these to a running run needs no state-machine decision beyond "the run is running", which lets the event
+ * log write them in a single statement.
+ */
+export function leavesRunningStateAsIs(event: NewEvent): boolean {
+  return stepEvents.has(event.type) || (event.type === 'step.failed' && event.data.retryAt === undefined);
+}
+
+/**
  * The run state machine: folds one event into the projection, or throws IllegalTransitionError.
  * Pure: the caller supplies the time the event is recorded at.
  */
@@ -70,7 +79,7 @@ export function applyEvent(state: RunState | null, event: NewEvent, at: Date): R
         case 'run.sleeping':
           return { ...state, wakeAt: new Date(event.data.until) };
         case 'step.failed':
-          return event.data.retryAt ? { ...state, wakeAt: new Date(event.data.retryAt) } : state;
+          return event.data.retryAt === undefined ? state : { ...state, wakeAt: new Date(event.data.retryAt) };
         case 'run.started':
           return { ...state, attempts: state.attempts + 1, wakeAt: null };
         case 'run.cancel_requested':

@@ -1,3 +1,4 @@
+export { AppendNotifier } from './append-notifier.js';
 export { RunEventBus, type BusListener, type BusSignal } from './run-event-bus.js';
 export {
   createOutboxDrainer,

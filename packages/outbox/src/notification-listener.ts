@@ -1,4 +1,4 @@
-import { decodeRunAppended, type RunAppended } from '@runstream/domain';
+import { decodeRunAppendedBatch, type RunAppended } from '@runstream/domain';
 import createSubscriber from 'pg-listen';
 
 export interface NotificationListenerConfig {
@@ -51,8 +51,8 @@ export function createNotificationListener(config: NotificationListenerConfig): 
     if (started) config.onReconnected();
   });
   subscriber.notifications.on(config.channel, (payload: unknown) => {
-    const signal = typeof payload === 'string' ? decodeRunAppended(payload) : null;
-    if (signal) config.onAppended(signal);
+    if (typeof payload !== 'string') return;
+    for (const signal of decodeRunAppendedBatch(payload)) config.onAppended(signal);
   });
 
   return {

@@ -6,6 +6,7 @@ import {
   type Clock,
   type ErrorInfo,
   type NewEvent,
+  type RunAppended,
   type RunStatus,
 } from '@runstream/domain';
 import { pgErrorCode, pgErrorConstraint, runs, uuidv7, type Database, type RunRow } from '@runstream/db';
@@ -94,12 +95,13 @@ function decodeListCursor(cursor: string): { createdAt: Date; id: string } {
 export interface RunRepositoryConfig {
   db: Database;
   clock: Clock;
-  channel: string;
+  /** Called after a run (and its run.created event) is committed. */
+  onAppended?: (signal: RunAppended) => void;
 }
 
 export type RunRepository = ReturnType<typeof createRunRepository>;
 
-export function createRunRepository({ db, clock, channel }: RunRepositoryConfig) {
+export function createRunRepository({ db, clock, onAppended }: RunRepositoryConfig) {
   async function get(id: string): Promise<Run | null> {
     if (!uuidPattern.test(id)) return null;
     const [row] = await db.select().from(runs).where(eq(runs.id, id));
@@ -125,7 +127,6 @@ export function createRunRepository({ db, clock, channel }: RunRepositoryConfig)
     const at = clock.now();
     const state = applyEvent(null, event, at);
     const id = uuidv7(at.getTime());
-    const writes = eventWrites({ source: 'created_run', runId: id, firstSeq: 1, events: [event], at, channel });
     const atIso = at.toISOString();
     try {
       await db.execute(sql`
@@ -133,9 +134,9 @@ export function createRunRepository({ db, clock, channel }: RunRepositoryConfig)
           insert into runs (id, workflow, workflow_version, input, status, idempotency_key, last_seq, created_at, updated_at)
           values (${id}, ${workflow}, ${workflowVersion ?? null}, ${JSON.stringify(runInput)}::jsonb, ${state.status},
             ${idempotencyKey ?? null}, 1, ${atIso}::timestamptz, ${atIso}::timestamptz)
-          returning id
-        ), ${writes.ctes}
-        select ${writes.notified}`);
+          returning id, 0 as base_seq
+        ), ${eventWrites({ source: 'created_run', events: [event], at })}
+        select id from created_run`);
     } catch (error) {
       if (idempotencyKey && pgErrorCode(error) === '23505' && pgErrorConstraint(error) === 'runs_idempotency_key_key') {
         const existing = await getByIdempotencyKey(idempotencyKey);
@@ -143,6 +144,7 @@ export function createRunRepository({ db, clock, channel }: RunRepositoryConfig)
       }
       throw error;
     }
+    onAppended?.({ runId: id, lastSeq: 1 });
     const run = await get(id);
     if (!run) throw new Error(`run ${id} vanished right after it was created`);
     return { run, created: true };

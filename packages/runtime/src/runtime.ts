@@ -1,7 +1,8 @@
-import { systemClock, type Clock } from '@runstream/domain';
+import { systemClock, type Clock, type RunAppended } from '@runstream/domain';
 import { connectDatabase, type Database } from '@runstream/db';
 import { createEventLog, type EventLog } from '@runstream/event-log';
 import {
+  AppendNotifier,
   createNotificationListener,
   createOutboxDrainer,
   RunEventBus,
@@ -11,6 +12,7 @@ import {
   type OutboxPublisher,
 } from '@runstream/outbox';
 import { createRunRepository, type RunRepository } from '@runstream/runs';
+import { sql } from 'drizzle-orm';
 
 export interface RuntimeConfig {
   databaseUrl: string;
@@ -93,6 +95,19 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     onError: (error) => onError(error, 'listen'),
   });
 
+  const notifier = new AppendNotifier(
+    async (payload) => {
+      await db.execute(sql`select pg_notify(${channel}, ${payload})`);
+    },
+    (error) => onError(error, 'notify'),
+  );
+  /** After every committed append on this node: local subscribers now, the drainer now, other nodes by NOTIFY. */
+  const onAppended = (signal: RunAppended) => {
+    bus.publish(signal);
+    drainer.wake();
+    notifier.notify(signal);
+  };
+
   try {
     await listener.start();
   } catch (error) {
@@ -106,8 +121,8 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     namespace: config.namespace,
     clock,
     db,
-    eventLog: createEventLog({ db, clock, channel }),
-    runs: createRunRepository({ db, clock, channel }),
+    eventLog: createEventLog({ db, clock, onAppended }),
+    runs: createRunRepository({ db, clock, onAppended }),
     bus,
     drainer,
     addPublisher(publisher) {
@@ -118,6 +133,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     close() {
       closing ??= (async () => {
         await drainer.stop();
+        await notifier.close();
         await listener.close();
         await database.close();
       })();
