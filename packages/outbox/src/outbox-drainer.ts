@@ -82,6 +82,14 @@ export function createOutboxDrainer(config: OutboxDrainerConfig) {
         with claimed as (
           select id, run_id, first_seq, last_seq, event_types, attempts from outbox
           where published_at is null and failed_at is null and available_at <= ${now}::timestamptz
+            -- Rows held back behind an earlier row of their run that waits out a backoff stay unclaimed, so they
+            -- cannot fill every batch and starve other runs (nor spin the loop) until that backoff ends.
+            and not exists (
+              select 1 from outbox waiting
+              where waiting.run_id = outbox.run_id and waiting.id < outbox.id
+                and waiting.published_at is null and waiting.failed_at is null
+                and waiting.available_at > ${now}::timestamptz
+            )
           order by id
           limit ${limit}
           for update skip locked
