@@ -402,19 +402,21 @@ describe('retries', () => {
 
 describe('background loop', () => {
   it('publishes appends without drainOnce, and stop() waits for the batch in hand', async () => {
-    let waiting: { runId: string; seen: Deferred<OutboxMessage> } | null = null;
-    let gate: { runId: string; entered: Deferred<void>; release: Deferred<void> } | null = null;
+    // Armed before the runs exist: the loop may publish a run's row before `create` has even returned.
+    const seen = new Map<string, Deferred<OutboxMessage>>();
+    const seenOf = (runId: string) => seen.get(runId) ?? seen.set(runId, deferred<OutboxMessage>()).get(runId)!;
+    let gate: { except: string; entered: Deferred<void>; release: Deferred<void> } | null = null;
     const log: OutboxMessage[] = [];
     const finished: number[] = [];
     const drain = drainer(
       {
         async publish(message) {
           log.push(message);
-          if (gate?.runId === message.runId) {
+          if (gate && message.runId !== gate.except && !gate.entered.settled) {
             gate.entered.resolve();
             await gate.release.promise;
           }
-          if (waiting?.runId === message.runId) waiting.seen.resolve(message);
+          seenOf(message.runId).resolve(message);
           finished.push(message.id);
         },
       },
@@ -423,13 +425,12 @@ describe('background loop', () => {
     drain.start();
     try {
       const first = await newRun();
-      waiting = { runId: first.id, seen: deferred<OutboxMessage>() };
       // Nobody calls drainOnce or wake: only the loop can publish this.
-      const seen = await waiting.seen.promise;
-      expect(seen).toMatchObject({ runId: first.id, firstSeq: 1 });
+      expect(await seenOf(first.id).promise).toMatchObject({ runId: first.id, firstSeq: 1 });
 
+      // The next publish (the second run's) blocks inside the publisher until released.
+      gate = { except: first.id, entered: deferred(), release: deferred() };
       const second = await newRun();
-      gate = { runId: second.id, entered: deferred(), release: deferred() };
       await gate.entered.promise;
       let stopped = false;
       const stopping = drain.stop().then(() => {
