@@ -23,6 +23,7 @@ describe('parseConfig', () => {
       namespace: 'runstream',
       apiTokens: [],
       workerConcurrency: 8,
+      leaseMs: 30_000,
       databasePoolSize: 10,
       dataDir: join(repoRoot, '.runstream'),
       embeddedPgPort: 54329,
@@ -42,6 +43,7 @@ describe('parseConfig', () => {
         RUNSTREAM_API_TOKEN: ' aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbb ,',
         RUNSTREAM_READ_TOKEN_SECRET: 's'.repeat(32),
         WORKER_CONCURRENCY: '32',
+        RUNSTREAM_LEASE_MS: '5000',
         DATABASE_POOL_SIZE: '4',
         RUNSTREAM_DATA_DIR: 'data',
         EMBEDDED_PG_PORT: '55000',
@@ -59,6 +61,7 @@ describe('parseConfig', () => {
       apiTokens: ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb'],
       readTokenSecret: 's'.repeat(32),
       workerConcurrency: 32,
+      leaseMs: 5_000,
       databasePoolSize: 4,
       dataDir: '/srv/data',
       embeddedPgPort: 55000,
@@ -76,6 +79,7 @@ describe('parseConfig', () => {
     expect(problems({ PORT: '80.5' })).toEqual(['PORT must be an integer between 1 and 65535, got "80.5"']);
     expect(problems({ RUNSTREAM_ROLE: 'scheduler' })).toEqual(['RUNSTREAM_ROLE must be one of api, worker, all, got "scheduler"']);
     expect(problems({ WORKER_CONCURRENCY: '0' })).toEqual(['WORKER_CONCURRENCY must be an integer between 1 and 1000, got "0"']);
+    expect(problems({ RUNSTREAM_LEASE_MS: '500' })).toEqual(['RUNSTREAM_LEASE_MS must be an integer between 1000 and 3600000, got "500"']);
     expect(problems({ DATABASE_POOL_SIZE: '-1' })).toEqual(['DATABASE_POOL_SIZE must be an integer between 1 and 1000, got "-1"']);
     expect(problems({ LOG_LEVEL: 'loud' })[0]).toMatch(/^LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/);
     expect(problems({ DATABASE_URL: 'mysql://x:secret@db/rs' })).toEqual([

@@ -23,6 +23,11 @@ export interface ServerConfig {
   /** HMAC secret for per-run read tokens; absent means a random one per start. */
   readTokenSecret?: string;
   workerConcurrency: number;
+  /**
+   * How long a worker's claim on a run lasts without a heartbeat: a worker that dies (SIGKILL, lost host) holds
+   * its runs this long before another worker takes them over. Heartbeats renew it at a third of this.
+   */
+  leaseMs: number;
   /** Connections in the server's PostgreSQL pool (the runtime's; the LISTEN connection and the queue's come on top). */
   databasePoolSize: number;
   dataDir: string;
@@ -168,6 +173,7 @@ const envSchema = z.object({
     return value;
   }),
   WORKER_CONCURRENCY: integer('WORKER_CONCURRENCY', 1, 1_000, 8),
+  RUNSTREAM_LEASE_MS: integer('RUNSTREAM_LEASE_MS', 1_000, 3_600_000, 30_000),
   DATABASE_POOL_SIZE: integer('DATABASE_POOL_SIZE', 1, 1_000, 10),
   RUNSTREAM_DATA_DIR: optional(z.string()),
   EMBEDDED_PG_PORT: integer('EMBEDDED_PG_PORT', 1, 65_535, 54329),
@@ -192,6 +198,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd: string
     apiTokens: e.RUNSTREAM_API_TOKEN,
     ...(e.RUNSTREAM_READ_TOKEN_SECRET ? { readTokenSecret: e.RUNSTREAM_READ_TOKEN_SECRET } : {}),
     workerConcurrency: e.WORKER_CONCURRENCY,
+    leaseMs: e.RUNSTREAM_LEASE_MS,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     dataDir: resolve(cwd, e.RUNSTREAM_DATA_DIR ?? join(repoRoot, '.runstream')),
     embeddedPgPort: e.EMBEDDED_PG_PORT,

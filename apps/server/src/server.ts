@@ -104,6 +104,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       queue,
       workflows: demoWorkflows,
       concurrency: config.workerConcurrency,
+      leaseMs: config.leaseMs,
       ...options.engine,
       onError: (error, where) => logger.error({ err: error, where }, `engine failure in ${where}`),
     });
