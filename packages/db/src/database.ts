@@ -23,11 +23,28 @@ export function connectDatabase(url: string, options: ConnectOptions = {}): Data
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'runstream' },
   });
-  const db = drizzle(client, { schema }) as Database;
+  const db = drizzle(preparingStatements(client), { schema }) as Database;
   return {
     db,
     close: (timeoutSeconds = 5) => client.end({ timeout: timeoutSeconds }),
   };
+}
+
+/**
+ * drizzle sends every statement unnamed, so PostgreSQL parses and plans it again on each call: for the event log's
+ * one-statement appends, planning cost more than the write itself (an append took 1.6 ms instead of 0.8 ms).
+ * Prepared, each connection plans a statement once. Our statements come in a fixed set of shapes (arrays travel as
+ * one parameter, see `sqlArray`), so the statements each connection keeps stay few. Transactions run on
+ * postgres.js's own per-transaction client, unprepared.
+ */
+function preparingStatements(client: postgres.Sql): postgres.Sql {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property !== 'unsafe') return Reflect.get(target, property, receiver);
+      return (text: string, params?: postgres.ParameterOrJSON<never>[], options?: postgres.UnsafeQueryOptions) =>
+        target.unsafe(text, params, { ...options, prepare: true });
+    },
+  });
 }
 
 /** SQLSTATE of a driver error, if it came from PostgreSQL. */
