@@ -81,7 +81,8 @@ export const runEvents = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.runId, t.seq] }),
-    uniqueIndex('run_events_run_key_key').on(t.runId, t.key),
+    // Only keyed events (chunks) can repeat; most events carry no key and need no entry.
+    uniqueIndex('run_events_run_key_key').on(t.runId, t.key).where(sql`${t.key} is not null`),
     index('run_events_feed_idx').on(t.transactionId, t.position),
   ],
 );
