@@ -1,12 +1,11 @@
 import { isTerminal, type RunEvent } from '@runstream/domain';
-import { createTestEngine, testBackends, waitForStatus, type TestEngine } from '@runstream/testkit';
+import { createTestEngine, testBackends, waitForStatus, waitUntil, type TestEngine } from '@runstream/testkit';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crashChunk, crashStepOutput, crashWorkflow } from './testing/crash-workflow.js';
-import { waitUntil } from './testing/facts.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const workerScript = fileURLToPath(new URL('./testing/worker-process.ts', import.meta.url));
@@ -143,7 +142,7 @@ describe.each(testBackends)('crash recovery on %s: worker processes SIGKILLed mi
           return (await unfinished(t, runIds)) === 0 ? since : undefined;
         },
         () => `worker ${worker.instanceId} to append ${wanted} events:\n${worker.output()}`,
-        { timeoutMs: 60_000 },
+        { timeoutMs: 60_000, recheckMs: 250 },
       );
       if ((await unfinished(t, runIds)) === 0) break;
       await killWorker(worker);

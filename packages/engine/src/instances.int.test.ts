@@ -4,6 +4,7 @@ import {
   joinTestEngine,
   testBackends,
   waitForStatus,
+  waitUntil,
   type PeerEngine,
   type TestEngine,
 } from '@runstream/testkit';
@@ -11,7 +12,7 @@ import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createLeaseStore } from './leases.js';
-import { leaseOf, outline, startedBy, waitUntil } from './testing/facts.js';
+import { leaseOf, outline, startedBy } from './testing/facts.js';
 import { defineWorkflow } from './workflow.js';
 
 const oneStep = defineWorkflow({
@@ -54,6 +55,7 @@ describe.each(testBackends)('instance registry on %s', (backend) => {
         return row && row.heartbeatAt > registered!.heartbeatAt ? row : undefined;
       },
       `instance ${id} to heartbeat`,
+      { timeoutMs: 30_000, recheckMs: 250 },
     );
     expect(beaten).toMatchObject({ status: 'alive', startedAt: registered!.startedAt });
 

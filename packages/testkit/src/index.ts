@@ -1,5 +1,5 @@
 export { createTestDatabase, createTestRuntime, type TestDatabase, type TestRuntime } from './test-runtime.js';
-export { waitForSeq, waitForEvent, waitForStatus, type WaitOptions } from './wait-for.js';
+export { waitForSeq, waitForEvent, waitForStatus, waitUntil, type WaitOptions } from './wait-for.js';
 export { testServices, databaseUrl } from './databases.js';
 export {
   createTestEngine,

@@ -10,19 +10,18 @@ export interface WaitOptions {
 type Facts = Pick<Runtime, 'bus' | 'eventLog' | 'runs'>;
 
 /**
- * Re-checks `probe` each time the bus says the run changed, until it returns a value. The check runs against
- * the database, so a missed signal only delays it until the next one or the periodic re-check (LISTEN can
- * drop); the deadline is a failure, never a success.
+ * Re-checks `probe` each time the bus says a run changed (`runId`'s, or any run of the namespace without one), and
+ * every `recheckMs` besides, until it returns a value. The check runs against the database, so a missed signal
+ * only delays it until the next one or the re-check (LISTEN can drop); the deadline is a failure, never a success.
  */
-async function until<T>(
-  runtime: Facts,
-  runId: string,
+export async function waitUntil<T>(
+  runtime: Pick<Runtime, 'bus'>,
   probe: () => Promise<T | undefined>,
-  describe: () => Promise<string>,
-  { timeoutMs = 15_000 }: WaitOptions,
+  describe: string | (() => Promise<string> | string),
+  { timeoutMs = 15_000, runId, recheckMs = 500 }: WaitOptions & { runId?: string; recheckMs?: number } = {},
 ): Promise<T> {
   let wake: () => void = () => {};
-  const unsubscribe = runtime.bus.subscribe(runId, () => wake());
+  const unsubscribe = runId ? runtime.bus.subscribe(runId, () => wake()) : runtime.bus.subscribeAll(() => wake());
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
@@ -30,9 +29,11 @@ async function until<T>(
       const found = await probe();
       if (found !== undefined) return found;
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${await describe()}`);
+      if (remaining <= 0) {
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof describe === 'string' ? describe : await describe()}`);
+      }
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([signalled, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(remaining, 500))))]);
+      await Promise.race([signalled, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(remaining, recheckMs))))]);
       clearTimeout(timer);
     }
   } finally {
@@ -42,12 +43,11 @@ async function until<T>(
 
 /** Resolves with the run's event at `seq` once it is committed. */
 export function waitForSeq(runtime: Facts, runId: string, seq: number, options: WaitOptions = {}): Promise<RunEvent> {
-  return until(
+  return waitUntil(
     runtime,
-    runId,
     async () => (await runtime.eventLog.read(runId, { fromSeq: seq, limit: 1 })).find((event) => event.seq === seq),
     async () => `run ${runId} to reach seq ${seq} (it is at ${(await runtime.runs.get(runId))?.lastSeq ?? 'no run'})`,
-    options,
+    { ...options, runId },
   );
 }
 
@@ -58,9 +58,8 @@ export function waitForEvent(
   type: RunEvent['type'],
   options: WaitOptions & { where?: (event: RunEvent) => boolean } = {},
 ): Promise<RunEvent> {
-  return until(
+  return waitUntil(
     runtime,
-    runId,
     async () => {
       for await (const event of runtime.eventLog.readStream(runId)) {
         if (event.type === type && (options.where?.(event) ?? true)) return event;
@@ -68,7 +67,7 @@ export function waitForEvent(
       return undefined;
     },
     async () => `an event ${type} in run ${runId}`,
-    options,
+    { ...options, runId },
   );
 }
 
@@ -80,9 +79,8 @@ export function waitForStatus(
   options: WaitOptions = {},
 ): Promise<Run> {
   const wanted = statuses === undefined ? null : new Set([statuses].flat());
-  return until(
+  return waitUntil(
     runtime,
-    runId,
     async () => {
       const run = await runtime.runs.get(runId);
       if (run && (wanted ? wanted.has(run.status) : isTerminal(run.status))) return run;
@@ -90,6 +88,6 @@ export function waitForStatus(
     },
     async () =>
       `run ${runId} to become ${wanted ? [...wanted].join('|') : 'terminal'} (it is ${(await runtime.runs.get(runId))?.status ?? 'missing'})`,
-    options,
+    { ...options, runId },
   );
 }

@@ -1,39 +1,6 @@
 import type { Database } from '@runstream/db';
 import type { RunEvent } from '@runstream/domain';
-import type { Runtime } from '@runstream/runtime';
 import { sql } from 'drizzle-orm';
-
-/**
- * Re-checks `probe` whenever any run of the namespace gets events (and every 250 ms besides, in case a signal is
- * missed), until it returns a value. For facts spanning runs; per-run facts use the testkit's waitFor helpers.
- * The deadline is a failure, never a success.
- */
-export async function waitUntil<T>(
-  runtime: Pick<Runtime, 'bus'>,
-  probe: () => Promise<T | undefined>,
-  describe: string | (() => Promise<string> | string),
-  { timeoutMs = 30_000 }: { timeoutMs?: number } = {},
-): Promise<T> {
-  let wake: () => void = () => {};
-  const unsubscribe = runtime.bus.subscribeAll(() => wake());
-  const deadline = Date.now() + timeoutMs;
-  try {
-    for (;;) {
-      const signalled = new Promise<void>((resolve) => (wake = resolve));
-      const found = await probe();
-      if (found !== undefined) return found;
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof describe === 'string' ? describe : await describe()}`);
-      }
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([signalled, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(remaining, 250))))]);
-      clearTimeout(timer);
-    }
-  } finally {
-    unsubscribe();
-  }
-}
 
 /** A promise the test settles: a step awaiting `gate.promise` is held until the test calls `open()`. */
 export interface Gate<T = void> {
