@@ -231,10 +231,13 @@ export function createEventLog({ db, clock, onAppended }: EventLogConfig) {
   async function read(runId: string, options: ReadOptions = {}): Promise<RunEvent[]> {
     const fromSeq = options.fromSeq ?? 1;
     if (!Number.isInteger(fromSeq) || fromSeq < 1) throw new RangeError('fromSeq must be an integer ≥ 1');
+    const limit = pageSize(options.limit, 'limit');
+    // Seqs are dense, so the upper bound changes nothing but the plan: without it, on a table whose statistics do
+    // not yet know a long run, PostgreSQL bitmap-scans and sorts the whole rest of the run for every page.
     const rows = await db.execute<StoredEventRow>(sql`
       select run_id, seq, type, data, key, created_at from run_events
-      where run_id = ${runId} and seq >= ${fromSeq}
-      order by seq limit ${pageSize(options.limit, 'limit')}`);
+      where run_id = ${runId} and seq >= ${fromSeq} and seq < ${fromSeq + limit}
+      order by seq limit ${limit}`);
     return rows.map(toRunEvent);
   }
 
