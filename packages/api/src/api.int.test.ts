@@ -116,6 +116,7 @@ describe('bad requests are 4xx with a message, a named field and nothing written
     ['a non-numeric fromSeq', 'GET', `/api/runs/${runId}/stream?fromSeq=abc`, undefined, 400, 'fromSeq'],
     ['a non-uuid id', 'GET', '/api/runs/not-a-uuid', undefined, 400, 'id'],
     ['a non-uuid id (cancel)', 'POST', '/api/runs/not-a-uuid/cancel', undefined, 400, 'id'],
+    ['a non-uuid id (stream)', 'GET', '/api/runs/not%20a-uuid/stream', undefined, 400, 'id'],
   ])('%s', async (_name, method, path, body, status, field) => {
     const response = await request(method, path, body);
     expect(response.status, response.text).toBe(status);

@@ -32,7 +32,7 @@ export interface RouterDeps {
 /** Procedures a per-run read token may call (for its own run only). */
 const readTokenProcedures = new Set(['runs.get', 'runs.events', 'runs.stream']);
 
-const unauthorizedMessages = {
+export const unauthorizedMessages = {
   missing: 'a valid bearer token is required',
   invalid: 'the token is not valid',
   expired: 'the read token has expired',
@@ -42,12 +42,12 @@ function forbidden(message: string) {
   return new ORPCError('FORBIDDEN', { status: 403, message });
 }
 
-function assertCanRead(principal: Principal, runId: string): void {
+export function assertCanRead(principal: Principal, runId: string): void {
   if (principal.kind === 'read' && principal.runId !== runId) throw forbidden('this read token is for another run');
 }
 
 /** `Last-Event-ID` of a run stream: the seq last received. */
-function seqAfterLastEventId(lastEventId: string): number {
+export function seqAfterLastEventId(lastEventId: string): number {
   if (!/^\d{1,15}$/.test(lastEventId.trim())) {
     throw badRequest([{ field: 'Last-Event-ID', message: 'must be the seq of the last event received' }]);
   }

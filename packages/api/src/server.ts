@@ -13,6 +13,7 @@ import { errorBody, toApiErrorOrFault, type ApiLogger } from './errors.js';
 import { checkHealth, type ApiQueue } from './health.js';
 import { renderMetrics } from './metrics.js';
 import { createRouter, type ApiContext, type RouterDeps } from './router.js';
+import { serveRunStream } from './run-stream-route.js';
 import { ReadGate, StreamTracker, type StreamSettings } from './streams.js';
 
 export interface ApiServerConfig {
@@ -73,14 +74,17 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   const auth = createAuthenticator(config.auth);
   const streams = new StreamTracker();
   const checkTimeoutMs = config.checkTimeoutMs ?? 2_000;
+  const readGate = new ReadGate(config.maxConcurrentStreamReads ?? 4);
+  const runStream: StreamSettings = { pageSize: 200, recheckMs: 2_000, retryMs: 1_000, ...config.runStream };
+  const keepAliveMs = config.keepAliveMs ?? 15_000;
   const router = createRouter({
     runtime,
     engine: config.engine,
     queue,
     auth,
     streams,
-    readGate: new ReadGate(config.maxConcurrentStreamReads ?? 4),
-    runStream: { pageSize: 200, recheckMs: 2_000, retryMs: 1_000, ...config.runStream },
+    readGate,
+    runStream,
     feedStream: { pageSize: 500, recheckMs: 750, retryMs: 1_000, ...config.feedStream },
     exposeErrorStacks: config.exposeErrorStacks ?? false,
     healthTimeoutMs: checkTimeoutMs,
@@ -116,7 +120,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   // A fresh object per handler: plugins register their interceptors by pushing onto these arrays.
   const handlerOptions = () => ({
     eventIteratorKeepAliveEnabled: true,
-    eventIteratorKeepAliveInterval: config.keepAliveMs ?? 15_000,
+    eventIteratorKeepAliveInterval: keepAliveMs,
     eventIteratorKeepAliveComment: 'keep-alive',
     plugins: [new ResponseHeadersPlugin<ApiContext>(), new BodyLimitPlugin<ApiContext>({ maxBodySize: config.maxBodyBytes ?? 1 << 20 })],
     clientInterceptors: [mapProcedureErrors],
@@ -167,6 +171,21 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
       return send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8');
     }
     if (path === '/api/openapi.json' && method === 'GET') return send(res, 200, await openapiDocument());
+
+    const runStreamPath = method === 'GET' ? /^\/api\/runs\/([^/]+)\/stream$/.exec(path) : null;
+    if (runStreamPath) {
+      // Not decoded: a run id is a UUID, and anything else fails its validation as it stands.
+      return serveRunStream(req, res, { id: runStreamPath[1]!, url, credential }, {
+        runtime,
+        auth,
+        streams,
+        readGate,
+        settings: runStream,
+        exposeErrorStacks: config.exposeErrorStacks ?? false,
+        keepAliveMs,
+        logger,
+      });
+    }
 
     const context: ApiContext = { credential };
     if ((await rpc.handle(req, res, { prefix: '/rpc', context })).matched) return;

@@ -140,6 +140,38 @@ describe('subscribe-then-backfill race (postgres queue, runs written by the test
     expect(t?.faults ?? []).toEqual([]);
   });
 
+  it('serves a reader slower than the socket from the log at its pace: every seq once, in order, then done', async () => {
+    const { run } = await t.runtime.runs.create({ workflow: 'slow-reader', input: null });
+    await t.runtime.eventLog.append(run.id, [{ type: 'run.started', data: { attempt: 1, workerId: 'test' } }]);
+    // 4 MB of events: far more than the socket buffers hold, so the server must wait for the reader to drain.
+    const filler = 'x'.repeat(2_000);
+    for (let i = 0; i < 4; i++) {
+      await t.runtime.eventLog.append(run.id, Array.from({ length: 500 }, (_, j) => ({ type: 'run.output', data: { data: { i, j, filler } } })));
+    }
+    await t.runtime.eventLog.append(run.id, [{ type: 'run.succeeded', data: { output: null } }]);
+
+    const response = await fetch(`${t.base}/api/runs/${run.id}/stream`);
+    const ids: number[] = [];
+    let done = '';
+    let buffer = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) !== -1) {
+        const message = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const id = /^id: (\d+)$/m.exec(message);
+        if (id) ids.push(Number(id[1]));
+        if (/^event: done$/m.test(message)) done = /^data: (.*)$/m.exec(message)![1]!;
+      }
+      // A slow consumer: one macrotask per chunk, so the server keeps finding the socket full.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(ids).toEqual(range(1, 2_003));
+    expect(JSON.parse(done)).toEqual({ status: 'succeeded', lastSeq: 2_003 });
+  });
+
   it('an append that commits while the backfill read is in flight wakes the stream (it subscribed first)', async () => {
     const { run } = await t.runtime.runs.create({ workflow: 'race', input: null });
     await t.runtime.eventLog.append(run.id, [{ type: 'run.started', data: { attempt: 1, workerId: 'test' } }]);
