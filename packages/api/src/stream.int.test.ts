@@ -1,5 +1,5 @@
 import { getEventMeta } from '@orpc/client';
-import type { BusSignal } from '@runstream/outbox';
+import { RunEventBus, type BusSignal } from '@runstream/outbox';
 import { testBackends, waitForSeq, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReadGate, runEventStream, StreamTracker } from './streams.js';
@@ -170,6 +170,45 @@ describe('subscribe-then-backfill race (postgres queue, runs written by the test
     }
     expect(ids).toEqual(range(1, 2_003));
     expect(JSON.parse(done)).toEqual({ status: 'succeeded', lastSeq: 2_003 });
+  });
+
+  it('followers of one run woken by the same append share their log reads', async () => {
+    const { run } = await t.runtime.runs.create({ workflow: 'many-followers', input: null });
+    await t.runtime.eventLog.append(run.id, [{ type: 'run.started', data: { attempt: 1, workerId: 'test' } }]);
+    let reads = 0;
+    const eventLog = {
+      ...t.runtime.eventLog,
+      read(...args: Parameters<typeof t.runtime.eventLog.read>) {
+        reads++;
+        return t.runtime.eventLog.read(...args);
+      },
+    };
+    // A bus of the test's own: the only wake-up the followers get is the one the test publishes.
+    const bus = new RunEventBus();
+    const tracker = new StreamTracker();
+    const gate = new ReadGate(4);
+    const followers = Array.from({ length: 20 }, () =>
+      runEventStream(
+        { bus, runs: t.runtime.runs, eventLog },
+        { runId: run.id, fromSeq: 1, settings: { pageSize: 100, recheckMs: 600_000, retryMs: 1_000 }, exposeStacks: false },
+        { open: () => tracker.begin('run', undefined), shuttingDown: () => false, gate, logger: console },
+      ),
+    );
+    // Backlog: seqs 1 and 2, read once for all twenty (they all start reading from seq 1 in the same tick).
+    const backlog = await Promise.all(followers.map(async (f) => [(await f.next()).value, (await f.next()).value]));
+    expect(backlog.every((events) => events.map((e) => (e as { seq: number }).seq).join() === '1,2')).toBe(true);
+    expect(reads).toBe(1);
+
+    // Live: all twenty wait at seq 3 (subscribed since their first read); one append wakes them together.
+    const live = followers.map((f) => f.next());
+    reads = 0;
+    await t.runtime.eventLog.append(run.id, [{ type: 'run.succeeded', data: { output: null } }]);
+    bus.publish({ runId: run.id, lastSeq: 3 });
+    expect((await Promise.all(live)).map((r) => (r.value as { seq: number }).seq)).toEqual(Array(20).fill(3));
+    expect(reads).toBe(1);
+    const ends = await Promise.all(followers.map((f) => f.next()));
+    expect(ends.every((end) => end.done)).toBe(true);
+    expect(tracker.count()).toBe(0);
   });
 
   it('an append that commits while the backfill read is in flight wakes the stream (it subscribed first)', async () => {

@@ -105,6 +105,8 @@ export class StreamTracker {
 export class ReadGate {
   private active = 0;
   private readonly waiting: { start: () => void; signal: AbortSignal; onAbort: () => void }[] = [];
+  private readonly unissued = new Map<string, Promise<unknown>>();
+  private readonly neverAborted = new AbortController().signal;
 
   constructor(private readonly limit: number) {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError('the stream read limit must be a positive integer');
@@ -141,10 +143,39 @@ export class ReadGate {
     }
   }
 
+  /**
+   * `run` for a read that several streams may want at once (the followers of one run, woken by the same append,
+   * all reading from the same seq): callers asking for the same `key` before the read is issued share it. It is
+   * issued on the next macrotask, after every caller woken in this one has joined. Sharing stays gap-free: a
+   * caller joins only a read not issued yet, so the read's snapshot is taken after the caller last looked for
+   * wake-ups. Aborting `signal` stops this caller's wait, not the read.
+   */
+  shared<T>(key: string, signal: AbortSignal, read: () => Promise<T>): Promise<T> {
+    let pending = this.unissued.get(key) as Promise<T> | undefined;
+    if (!pending) {
+      pending = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.unissued.delete(key);
+        return this.run(this.neverAborted, read);
+      });
+      this.unissued.set(key, pending);
+    }
+    return untilAborted(pending, signal);
+  }
+
   /** Reads waiting for a slot (a metric). */
   queued(): number {
     return this.waiting.length;
   }
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** What a stream generator needs from the server besides the runtime. */
@@ -232,8 +263,9 @@ export async function* runEventStream(
     for (;;) {
       if (stream.signal.aborted) break;
       wakeups.clear();
-      const page = await gate.run(stream.signal, () =>
-        runtime.eventLog.read(runId, { fromSeq: next, limit: settings.pageSize }),
+      const fromSeq = next;
+      const page = await gate.shared(`${runId}:${fromSeq}:${settings.pageSize}`, stream.signal, () =>
+        runtime.eventLog.read(runId, { fromSeq, limit: settings.pageSize }),
       );
       let last: RunEvent | undefined;
       for (const event of page) {
