@@ -104,31 +104,30 @@ export class StreamTracker {
  */
 export class ReadGate {
   private active = 0;
-  private readonly waiting: { start: () => void; signal: AbortSignal; onAbort: () => void }[] = [];
+  private readonly waiting: { start: () => void; onAbort: () => void }[] = [];
   private readonly unissued = new Map<string, Promise<unknown>>();
-  private readonly neverAborted = new AbortController().signal;
 
   constructor(private readonly limit: number) {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError('the stream read limit must be a positive integer');
   }
 
-  async run<T>(signal: AbortSignal, read: () => Promise<T>): Promise<T> {
+  /** Runs `read` when a slot is free; aborting `signal` (if given) leaves the queue at once. */
+  async run<T>(signal: AbortSignal | undefined, read: () => Promise<T>): Promise<T> {
     if (this.active >= this.limit) {
       await new Promise<void>((resolve, reject) => {
         const entry = {
-          signal,
           start: () => {
-            signal.removeEventListener('abort', entry.onAbort);
+            signal?.removeEventListener('abort', entry.onAbort);
             resolve();
           },
           onAbort: () => {
             const index = this.waiting.indexOf(entry);
             if (index >= 0) this.waiting.splice(index, 1);
-            reject(signal.reason ?? new Error('aborted'));
+            reject(signal?.reason ?? new Error('aborted'));
           },
         };
-        if (signal.aborted) return reject(signal.reason ?? new Error('aborted'));
-        signal.addEventListener('abort', entry.onAbort, { once: true });
+        if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+        signal?.addEventListener('abort', entry.onAbort, { once: true });
         this.waiting.push(entry);
       });
     } else {
@@ -155,7 +154,7 @@ export class ReadGate {
     if (!pending) {
       pending = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
         this.unissued.delete(key);
-        return this.run(this.neverAborted, read);
+        return this.run(undefined, read);
       });
       this.unissued.set(key, pending);
     }
