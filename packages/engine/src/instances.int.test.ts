@@ -10,18 +10,11 @@ import {
 } from '@runstream/testkit';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { createLeaseStore } from './leases.js';
 import { leaseOf, outline, startedBy } from './testing/facts.js';
-import { defineWorkflow } from './workflow.js';
+import { oneStepWorkflow } from './testing/one-step-workflow.js';
 
-const oneStep = defineWorkflow({
-  name: 'test.instances',
-  input: z.object({}),
-  async run(ctx) {
-    return ctx.step('only', async ({ attempt }) => ({ attempt }));
-  },
-});
+const oneStep = oneStepWorkflow('test.instances');
 
 describe.each(testBackends)('instance registry on %s', (backend) => {
   let t: TestEngine;

@@ -9,18 +9,11 @@ import {
 } from '@runstream/testkit';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { createLeaseStore } from './leases.js';
 import { gate, outline, startedBy } from './testing/facts.js';
-import { defineWorkflow } from './workflow.js';
+import { oneStepWorkflow } from './testing/one-step-workflow.js';
 
-const oneStep = defineWorkflow({
-  name: 'test.sweeper',
-  input: z.object({}),
-  async run(ctx) {
-    return ctx.step('only', async ({ attempt }) => ({ attempt }));
-  },
-});
+const oneStep = oneStepWorkflow('test.sweeper');
 
 describe.each(testBackends)('the sweeper on %s, when a job is lost with the worker that took it', (backend) => {
   let t: TestEngine;
