@@ -1,8 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IllegalTransitionError } from './errors.js';
-import type { NewEvent } from './events.js';
-import { applyEvent, applyEvents, isTerminal, runStatuses, type RunState, type RunStatus } from './run-state.js';
+import { eventTypes, type NewEvent } from './events.js';
+import {
+  applyEvent,
+  applyEvents,
+  isTerminal,
+  lifecycleEventTypes,
+  runStatuses,
+  terminalStatuses,
+  terminalStatusOf,
+  type RunState,
+  type RunStatus,
+} from './run-state.js';
 
 const t0 = new Date('2030-01-01T00:00:00.000Z');
 const t1 = new Date('2030-01-01T00:00:01.000Z');
@@ -313,5 +323,40 @@ describe('applyEvents: properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('event classes, checked against the state machine', () => {
+  /** Every legal fold of `event`: from nothing and from a run in each status. */
+  function legalFolds(event: NewEvent): { before: RunState | null; after: RunState }[] {
+    const folds: { before: RunState | null; after: RunState }[] = [];
+    for (const before of [null, ...runStatuses.map((status) => inStatus[status]())]) {
+      try {
+        folds.push({ before, after: applyEvent(before, event, t1) });
+      } catch (error) {
+        if (!(error instanceof IllegalTransitionError)) throw error;
+      }
+    }
+    return folds;
+  }
+
+  it('a lifecycle event is one that changes the status or the cancel request from some state; no other event does', () => {
+    expect(new Set(allEvents.map((event) => event.type))).toEqual(new Set(eventTypes));
+    for (const event of allEvents) {
+      const changesLifecycle = legalFolds(event).some(
+        ({ before, after }) => before === null || before.status !== after.status || before.cancelRequested !== after.cancelRequested,
+      );
+      expect({ type: event.type, lifecycle: lifecycleEventTypes.has(event.type) }).toEqual({ type: event.type, lifecycle: changesLifecycle });
+    }
+  });
+
+  it('terminalStatusOf names the status the state machine ends the run in, for exactly the events that end one', () => {
+    for (const event of allEvents) {
+      const ends = legalFolds(event).filter(({ after }) => isTerminal(after.status));
+      const endStatuses = new Set(ends.map(({ after }) => after.status));
+      const expected = terminalStatusOf(event.type);
+      expect({ type: event.type, statuses: [...endStatuses] }).toEqual({ type: event.type, statuses: expected ? [expected] : [] });
+    }
+    expect(new Set(allEvents.map((event) => terminalStatusOf(event.type)).filter(Boolean))).toEqual(terminalStatuses);
   });
 });

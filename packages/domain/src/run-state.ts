@@ -1,9 +1,23 @@
 import { IllegalTransitionError } from './errors.js';
-import type { ErrorInfo, NewEvent } from './events.js';
+import { eventTypes, type ErrorInfo, type EventType, type NewEvent } from './events.js';
 
 export const runStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type RunStatus = (typeof runStatuses)[number];
-export const terminalStatuses: ReadonlySet<RunStatus> = new Set(['succeeded', 'failed', 'cancelled']);
+
+/** The events that end a run, each with the status it ends in: the state machine's finishing transitions. */
+export const terminalEventStatus = {
+  'run.succeeded': 'succeeded',
+  'run.failed': 'failed',
+  'run.cancelled': 'cancelled',
+} as const satisfies Partial<Record<EventType, RunStatus>>;
+export type TerminalEventType = keyof typeof terminalEventStatus;
+
+export const terminalStatuses: ReadonlySet<RunStatus> = new Set(Object.values(terminalEventStatus));
+
+/** The status a run ends in when `type` is its last event; undefined when `type` does not end a run. */
+export function terminalStatusOf(type: EventType): RunStatus | undefined {
+  return (terminalEventStatus as Partial<Record<EventType, RunStatus>>)[type];
+}
 
 export function isTerminal(status: RunStatus): boolean {
   return terminalStatuses.has(status);
@@ -26,6 +40,18 @@ export interface RunState {
 }
 
 const stepEvents: ReadonlySet<string> = new Set(['step.started', 'step.chunk', 'step.completed', 'run.output']);
+
+/**
+ * Events recorded inside an execution (steps, output, durable waits): the state machine accepts them only while
+ * running, and none changes the run's status or its cancel request.
+ */
+const executionEvents: ReadonlySet<string> = new Set([...stepEvents, 'step.failed', 'run.sleeping']);
+
+/**
+ * Every other event type: the run's lifecycle (created, started, cancel requested, finished, retried), i.e. the
+ * events that change its status or its cancel request. What the cross-run feed carries.
+ */
+export const lifecycleEventTypes: ReadonlySet<EventType> = new Set(eventTypes.filter((type) => !executionEvents.has(type)));
 
 /**
  * Events that leave a running run's projection as it is: the bulk of a log (steps, chunks, outputs). Appending
@@ -56,10 +82,10 @@ export function applyEvent(state: RunState | null, event: NewEvent, at: Date): R
     };
   }
   const illegal = () => new IllegalTransitionError(state.status, event.type);
-  const finish = (status: RunStatus, patch: Partial<RunState> = {}): RunState => ({
+  const finish = (type: TerminalEventType, patch: Partial<RunState> = {}): RunState => ({
     ...state,
     ...patch,
-    status,
+    status: terminalEventStatus[type],
     finishedAt: at,
     wakeAt: null,
   });
@@ -70,7 +96,7 @@ export function applyEvent(state: RunState | null, event: NewEvent, at: Date): R
         case 'run.started':
           return { ...state, status: 'running', attempts: state.attempts + 1, startedAt: state.startedAt ?? at };
         case 'run.cancelled':
-          return finish('cancelled');
+          return finish(event.type);
         default:
           throw illegal();
       }
@@ -85,11 +111,11 @@ export function applyEvent(state: RunState | null, event: NewEvent, at: Date): R
         case 'run.cancel_requested':
           return { ...state, cancelRequested: true };
         case 'run.succeeded':
-          return finish('succeeded', { output: event.data.output });
+          return finish(event.type, { output: event.data.output });
         case 'run.failed':
-          return finish('failed', { error: event.data.error });
+          return finish(event.type, { error: event.data.error });
         case 'run.cancelled':
-          return finish('cancelled');
+          return finish(event.type);
         default:
           if (stepEvents.has(event.type)) return state;
           throw illegal();
