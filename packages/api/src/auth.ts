@@ -1,3 +1,4 @@
+import { ORPCError } from '@orpc/server';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
@@ -96,4 +97,20 @@ export function createAuthenticator(config: ApiAuthConfig) {
       return { token: mintReadToken(config.readTokenSecret, runId, expiresAt), expiresAt };
     },
   };
+}
+
+/** What a 401 says, by why the credential was refused. */
+export const unauthorizedMessages = {
+  missing: 'a valid bearer token is required',
+  invalid: 'the token is not valid',
+  expired: 'the read token has expired',
+} as const;
+
+export function forbidden(message: string) {
+  return new ORPCError('FORBIDDEN', { status: 403, message });
+}
+
+/** A read token reads only its own run. */
+export function assertCanRead(principal: Principal, runId: string): void {
+  if (principal.kind === 'read' && principal.runId !== runId) throw forbidden('this read token is for another run');
 }

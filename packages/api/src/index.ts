@@ -12,4 +12,4 @@ export {
 export { createRouter, type ApiContext, type ApiRouter } from './router.js';
 export { toApiError, type ApiLogger } from './errors.js';
 export type { ApiQueue, HealthReport } from './health.js';
-export type { StreamSettings } from './streams.js';
+export type { StreamSettings } from './stream-control.js';

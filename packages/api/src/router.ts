@@ -4,10 +4,13 @@ import { InvalidCursorError, RunNotFoundError, type ErrorInfo } from '@runstream
 import type { Engine } from '@runstream/engine';
 import { decodeFeedCursor } from '@runstream/event-log';
 import type { Runtime } from '@runstream/runtime';
-import type { Authenticator, Principal } from './auth.js';
+import { assertCanRead, forbidden, unauthorizedMessages, type Authenticator } from './auth.js';
 import { badRequest, type ApiLogger } from './errors.js';
+import { currentFeedCursor, feedStream } from './feed-stream.js';
 import { checkHealth, type ApiQueue } from './health.js';
-import { currentFeedCursor, feedStream, runEventStream, withoutStack, type ReadGate, type StreamSettings, type StreamTracker } from './streams.js';
+import { presentEvent, presentRun } from './presentation.js';
+import { runEventStream, seqAfterLastEventId } from './run-stream.js';
+import type { ReadGate, StreamSettings, StreamTracker } from './stream-control.js';
 
 /** What the HTTP layer hands every call: the presented credential; `resHeaders` comes from ResponseHeadersPlugin. */
 export interface ApiContext {
@@ -32,28 +35,6 @@ export interface RouterDeps {
 /** Procedures a per-run read token may call (for its own run only). */
 const readTokenProcedures = new Set(['runs.get', 'runs.events', 'runs.stream']);
 
-export const unauthorizedMessages = {
-  missing: 'a valid bearer token is required',
-  invalid: 'the token is not valid',
-  expired: 'the read token has expired',
-} as const;
-
-function forbidden(message: string) {
-  return new ORPCError('FORBIDDEN', { status: 403, message });
-}
-
-export function assertCanRead(principal: Principal, runId: string): void {
-  if (principal.kind === 'read' && principal.runId !== runId) throw forbidden('this read token is for another run');
-}
-
-/** `Last-Event-ID` of a run stream: the seq last received. */
-export function seqAfterLastEventId(lastEventId: string): number {
-  if (!/^\d{1,15}$/.test(lastEventId.trim())) {
-    throw badRequest([{ field: 'Last-Event-ID', message: 'must be the seq of the last event received' }]);
-  }
-  return Number(lastEventId.trim()) + 1;
-}
-
 function sseHeaders(resHeaders: Headers | undefined): void {
   resHeaders?.set('cache-control', 'no-cache');
   resHeaders?.set('x-accel-buffering', 'no');
@@ -76,12 +57,7 @@ export function createRouter(deps: RouterDeps) {
     return next({ context: { principal: result.principal } });
   });
 
-  const stripError = (error: ErrorInfo | null): ErrorInfo | null => {
-    if (!error || deps.exposeErrorStacks) return error;
-    const { stack: _stack, ...rest } = error;
-    return rest;
-  };
-  const present = <T extends { error: ErrorInfo | null }>(run: T): T => ({ ...run, error: stripError(run.error) });
+  const present = <T extends { error: ErrorInfo | null }>(run: T): T => presentRun(run, deps.exposeErrorStacks);
 
   async function requireRun(id: string) {
     const run = await runtime.runs.get(id);
@@ -122,13 +98,7 @@ export function createRouter(deps: RouterDeps) {
         if (events.length === 0) await requireRun(input.id);
         const last = events.at(-1);
         return {
-          events: events.map(({ runId, seq, type, data, createdAt }) => ({
-            runId,
-            seq,
-            type,
-            data: deps.exposeErrorStacks ? data : withoutStack(data),
-            createdAt,
-          })),
+          events: events.map((event) => presentEvent(event, deps.exposeErrorStacks)),
           // Present when the page is full: there may be more from this seq on.
           ...(last && events.length === input.limit ? { nextSeq: last.seq + 1 } : {}),
         };

@@ -3,10 +3,11 @@ import { inputs } from '@runstream/contract';
 import { fieldPath, RunNotFoundError } from '@runstream/domain';
 import type { Runtime } from '@runstream/runtime';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Authenticator } from './auth.js';
+import { assertCanRead, unauthorizedMessages, type Authenticator } from './auth.js';
 import { badRequest, toApiErrorOrFault, type ApiLogger, type FieldIssue } from './errors.js';
-import { assertCanRead, seqAfterLastEventId, unauthorizedMessages } from './router.js';
-import { runEventStream, type ReadGate, type StreamSettings, type StreamTracker } from './streams.js';
+import { sseFrame } from './presentation.js';
+import { runEventStream, seqAfterLastEventId } from './run-stream.js';
+import type { ReadGate, StreamSettings, StreamTracker } from './stream-control.js';
 
 export interface RunStreamRouteDeps {
   runtime: Pick<Runtime, 'bus' | 'eventLog' | 'runs'>;
@@ -30,13 +31,6 @@ function contractError(error: ORPCError<string, unknown>): ORPCError<string, unk
 function sendError(res: ServerResponse, error: ORPCError<string, unknown>): void {
   res.writeHead(error.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(JSON.stringify(error.toJSON()));
-}
-
-function frame(event: string, data: unknown, meta?: { id?: string; retry?: number }): string {
-  const retry = meta?.retry === undefined ? '' : `retry: ${meta.retry}\n`;
-  const id = meta?.id === undefined ? '' : `id: ${meta.id}\n`;
-  // JSON never holds a raw newline, so the payload is one `data:` line.
-  return `event: ${event}\n${retry}${id}data: ${JSON.stringify(data)}\n\n`;
 }
 
 /**
@@ -131,10 +125,10 @@ export async function serveRunStream(
     for (;;) {
       const next = await events.next();
       if (next.done) {
-        pending += frame('done', next.value);
+        pending += sseFrame('done', next.value);
         break;
       }
-      pending += frame('message', next.value, getEventMeta(next.value));
+      pending += sseFrame('message', next.value, getEventMeta(next.value));
       if (pending.length >= FLUSH_BYTES) flush();
       else if (!flushScheduled) {
         flushScheduled = true;
@@ -147,7 +141,7 @@ export async function serveRunStream(
     // The generator ends every abort with an error: for a client that left there is nobody to tell.
     if (!disconnected.signal.aborted) {
       const mapped = error instanceof ORPCError ? error : toApiErrorOrFault(error, deps.logger, `stream of run ${runId}`);
-      pending += frame('error', mapped.toJSON());
+      pending += sseFrame('error', mapped.toJSON());
     }
   } finally {
     clearInterval(keepAlive);

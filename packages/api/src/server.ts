@@ -14,7 +14,7 @@ import { checkHealth, type ApiQueue } from './health.js';
 import { renderMetrics } from './metrics.js';
 import { createRouter, type ApiContext, type RouterDeps } from './router.js';
 import { serveRunStream } from './run-stream-route.js';
-import { ReadGate, StreamTracker, type StreamSettings } from './streams.js';
+import { ReadGate, StreamTracker, type StreamSettings } from './stream-control.js';
 
 export interface ApiServerConfig {
   runtime: Runtime;

@@ -2,7 +2,8 @@ import { getEventMeta } from '@orpc/client';
 import { RunEventBus, type BusSignal } from '@runstream/outbox';
 import { testBackends, waitForSeq, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReadGate, runEventStream, StreamTracker } from './streams.js';
+import { runEventStream } from './run-stream.js';
+import { ReadGate, StreamTracker } from './stream-control.js';
 import { followWithEventSource, range, startTestApi, type ApiClient, type TestApi } from './test-helpers.js';
 
 const text = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');

@@ -1,6 +1,6 @@
 import { InvalidCursorError } from '@runstream/domain';
 import { describe, expect, it } from 'vitest';
-import { decodeFeedCursor, encodeFeedCursor, feedStart } from './feed-cursor.js';
+import { decodeFeedCursor, encodeFeedCursor, feedStart, positionBeforeTransaction } from './feed-cursor.js';
 
 describe('feed cursor', () => {
   it('encodes the start of the feed as 0:0', () => {
@@ -16,6 +16,14 @@ describe('feed cursor', () => {
     ];
     for (const position of positions) expect(decodeFeedCursor(encodeFeedCursor(position))).toEqual(position);
     expect(encodeFeedCursor({ transactionId: 9_007_199_254_740_993n, position: 5n })).toBe('9007199254740993:5');
+  });
+
+  it('places the position before a transaction after every older transaction and before its first event', () => {
+    const before = encodeFeedCursor(positionBeforeTransaction(42n));
+    expect(before).toBe('42:0');
+    const decoded = decodeFeedCursor(before);
+    expect(decoded.transactionId).toBe(42n);
+    expect(decoded.position).toBeLessThan(1n);
   });
 
   it.each([

@@ -11,6 +11,14 @@ export interface FeedPosition {
 
 export const feedStart: FeedPosition = { transactionId: 0n, position: 0n };
 
+/**
+ * The position right before transaction `transactionId`'s events: after every older transaction's, before its
+ * own (positions start at 1). A reader starting here sees everything that transaction and later ones write.
+ */
+export function positionBeforeTransaction(transactionId: bigint): FeedPosition {
+  return { transactionId, position: 0n };
+}
+
 export function encodeFeedCursor({ transactionId, position }: FeedPosition): string {
   return `${transactionId}:${position}`;
 }
