@@ -1,7 +1,9 @@
 import type { JobQueue } from '@runstream/queue';
 import type { Runtime } from '@runstream/runtime';
 import { sql } from 'drizzle-orm';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiLogger } from './errors.js';
+import { createRouteTable, send, type Route } from './http-routing.js';
 
 export type ApiQueue = Pick<JobQueue, 'backend' | 'ping' | 'counts'>;
 
@@ -48,5 +50,62 @@ export async function checkHealth(
   return {
     status: postgres.ok && queueCheck.ok ? 'ok' : 'degraded',
     checks: { postgres, queue: { ...queueCheck, backend: queue.backend } },
+  };
+}
+
+export interface HealthCheckConfig {
+  runtime: Pick<Runtime, 'db'>;
+  queue: ApiQueue;
+  /** Bound on each dependency check, ms. Default 2 s. */
+  timeoutMs?: number;
+  /** Where a dependency found down is reported. Default `console`. */
+  logger?: ApiLogger;
+  /** True once the server is shutting down: liveness says so and readiness fails. Default: never. */
+  closing?: () => boolean;
+}
+
+/** `/health/live` and `/health/ready` (GET and HEAD, unauthenticated), as route-table rows served while closing. */
+export function healthRoutes(config: HealthCheckConfig): Route[] {
+  const { runtime, queue } = config;
+  const timeoutMs = config.timeoutMs ?? 2_000;
+  const logger = config.logger ?? console;
+  const closing = config.closing ?? (() => false);
+  return [
+    // Liveness: the process serves requests (also while shutting down, so it is not killed mid-drain).
+    {
+      methods: ['GET', 'HEAD'],
+      path: '/health/live',
+      servedWhileClosing: true,
+      handle: ({ res }) => send(res, 200, JSON.stringify({ status: closing() ? 'closing' : 'ok' })),
+    },
+    {
+      methods: ['GET', 'HEAD'],
+      path: '/health/ready',
+      servedWhileClosing: true,
+      handle: async ({ res }) => {
+        if (closing()) return send(res, 503, JSON.stringify({ status: 'closing' }));
+        const report = await checkHealth(runtime, queue, timeoutMs, logger);
+        send(res, report.status === 'ok' ? 200 : 503, JSON.stringify(report));
+      },
+    },
+  ];
+}
+
+/**
+ * The health endpoints alone, for a process that serves no API (a worker node): answers them and returns true,
+ * or returns false and leaves any other request to the caller.
+ */
+export function createHealthHandler(config: HealthCheckConfig): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const routes = createRouteTable(healthRoutes(config));
+  const logger = config.logger ?? console;
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://runstream.invalid');
+    const match = routes.match(req.method ?? 'GET', url.pathname);
+    if (!match) return false;
+    Promise.resolve(match.route.handle({ req, res, url, params: match.params })).catch((error: unknown) => {
+      logger.error('[runstream:api] health endpoint failed', error);
+      res.destroy();
+    });
+    return true;
   };
 }

@@ -11,5 +11,5 @@ export {
 } from './auth.js';
 export { createRouter, type ApiContext, type ApiRouter } from './router.js';
 export { toApiError, type ApiLogger } from './errors.js';
-export type { ApiQueue, HealthReport } from './health.js';
+export { createHealthHandler, type ApiQueue, type HealthCheckConfig, type HealthReport } from './health.js';
 export type { StreamSettings } from './stream-control.js';

@@ -10,7 +10,8 @@ import type { Runtime } from '@runstream/runtime';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAuthenticator, requestCredential, type ApiAuthConfig } from './auth.js';
 import { errorBody, toApiErrorOrFault, type ApiLogger } from './errors.js';
-import { checkHealth, type ApiQueue } from './health.js';
+import { healthRoutes, type ApiQueue } from './health.js';
+import { createRouteTable, send, type Route } from './http-routing.js';
 import { renderMetrics } from './metrics.js';
 import { createRouter, type ApiContext, type RouterDeps } from './router.js';
 import { serveRunStream } from './run-stream-route.js';
@@ -57,11 +58,11 @@ export interface ApiServer {
 type ClientInterceptor = NonNullable<StandardHandlerOptions<ApiContext>['clientInterceptors']>[number];
 type RequestInterceptor = NonNullable<StandardHandlerOptions<ApiContext>['interceptors']>[number];
 
-const JSON_TYPE = 'application/json; charset=utf-8';
+/** A route of the API server: every handler also gets the credential the request presents. */
+type ApiRoute = Route<{ credential: string | undefined }>;
 
-function send(res: ServerResponse, status: number, body: string, contentType = JSON_TYPE): void {
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
-  res.end(body);
+function notFound(res: ServerResponse, method: string, path: string): void {
+  send(res, 404, errorBody('NOT_FOUND', 404, `no route ${method} ${path}`));
 }
 
 /**
@@ -77,6 +78,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   const readGate = new ReadGate(config.maxConcurrentStreamReads ?? 4);
   const runStream: StreamSettings = { pageSize: 200, recheckMs: 2_000, retryMs: 1_000, ...config.runStream };
   const keepAliveMs = config.keepAliveMs ?? 15_000;
+  const exposeErrorStacks = config.exposeErrorStacks ?? false;
   const router = createRouter({
     runtime,
     engine: config.engine,
@@ -86,7 +88,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     readGate,
     runStream,
     feedStream: { pageSize: 500, recheckMs: 750, retryMs: 1_000, ...config.feedStream },
-    exposeErrorStacks: config.exposeErrorStacks ?? false,
+    exposeErrorStacks,
     healthTimeoutMs: checkTimeoutMs,
     logger,
   });
@@ -146,51 +148,56 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
 
   let closed = false;
 
+  /** oRPC's handler for its prefix; a path under the prefix that names no procedure is a 404 like any other. */
+  const orpcRoute =
+    (handler: RPCHandler<ApiContext> | OpenAPIHandler<ApiContext>, prefix: `/${string}`): ApiRoute['handle'] =>
+    async ({ req, res, url, credential }) => {
+      if (!(await handler.handle(req, res, { prefix, context: { credential } })).matched) notFound(res, req.method ?? 'GET', url.pathname);
+    };
+
+  // Every HTTP route of the API, matched in order (the direct run stream before oRPC's `/api` routes).
+  const routes = createRouteTable<ApiRoute>([
+    ...healthRoutes({ runtime, queue, timeoutMs: checkTimeoutMs, logger, closing: () => closed }),
+    {
+      methods: ['GET'],
+      path: '/metrics',
+      handle: async ({ res, credential }) => {
+        const result = auth.authenticate(credential);
+        if (!result.ok) return send(res, 401, errorBody('UNAUTHORIZED', 401, 'a valid bearer token is required'));
+        if (result.principal.kind !== 'full') return send(res, 403, errorBody('FORBIDDEN', 403, 'a read token does not grant metrics'));
+        const text = await renderMetrics({ runtime, queue, openStreams: (kind) => streams.count(kind), logger, timeoutMs: checkTimeoutMs });
+        send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8');
+      },
+    },
+    { methods: ['GET'], path: '/api/openapi.json', handle: async ({ res }) => send(res, 200, await openapiDocument()) },
+    {
+      methods: ['GET'],
+      path: '/api/runs/:id/stream',
+      handle: ({ req, res, url, params, credential }) =>
+        serveRunStream(req, res, { id: params.id!, url, credential }, {
+          runtime,
+          auth,
+          streams,
+          readGate,
+          settings: runStream,
+          exposeErrorStacks,
+          keepAliveMs,
+          logger,
+        }),
+    },
+    { methods: '*', path: '/rpc/*', handle: orpcRoute(rpc, '/rpc') },
+    { methods: '*', path: '/api/*', handle: orpcRoute(openapi, '/api') },
+  ]);
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://runstream.invalid');
-    const path = url.pathname;
     const method = req.method ?? 'GET';
-
-    // Liveness: the process serves requests (also while shutting down, so it is not killed mid-drain).
-    if (path === '/health/live' && (method === 'GET' || method === 'HEAD')) {
-      return send(res, 200, JSON.stringify({ status: closed ? 'closing' : 'ok' }));
+    const match = routes.match(method, url.pathname);
+    if (closed && !match?.route.servedWhileClosing) {
+      return send(res, 503, errorBody('SERVICE_UNAVAILABLE', 503, 'the server is shutting down'));
     }
-    if (path === '/health/ready' && (method === 'GET' || method === 'HEAD')) {
-      if (closed) return send(res, 503, JSON.stringify({ status: 'closing' }));
-      const report = await checkHealth(runtime, queue, checkTimeoutMs, logger);
-      return send(res, report.status === 'ok' ? 200 : 503, JSON.stringify(report));
-    }
-    if (closed) return send(res, 503, errorBody('SERVICE_UNAVAILABLE', 503, 'the server is shutting down'));
-
-    const credential = requestCredential(req.headers, url);
-    if (path === '/metrics' && method === 'GET') {
-      const result = auth.authenticate(credential);
-      if (!result.ok) return send(res, 401, errorBody('UNAUTHORIZED', 401, 'a valid bearer token is required'));
-      if (result.principal.kind !== 'full') return send(res, 403, errorBody('FORBIDDEN', 403, 'a read token does not grant metrics'));
-      const text = await renderMetrics({ runtime, queue, openStreams: (kind) => streams.count(kind), logger, timeoutMs: checkTimeoutMs });
-      return send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8');
-    }
-    if (path === '/api/openapi.json' && method === 'GET') return send(res, 200, await openapiDocument());
-
-    const runStreamPath = method === 'GET' ? /^\/api\/runs\/([^/]+)\/stream$/.exec(path) : null;
-    if (runStreamPath) {
-      // Not decoded: a run id is a UUID, and anything else fails its validation as it stands.
-      return serveRunStream(req, res, { id: runStreamPath[1]!, url, credential }, {
-        runtime,
-        auth,
-        streams,
-        readGate,
-        settings: runStream,
-        exposeErrorStacks: config.exposeErrorStacks ?? false,
-        keepAliveMs,
-        logger,
-      });
-    }
-
-    const context: ApiContext = { credential };
-    if ((await rpc.handle(req, res, { prefix: '/rpc', context })).matched) return;
-    if ((await openapi.handle(req, res, { prefix: '/api', context })).matched) return;
-    send(res, 404, errorBody('NOT_FOUND', 404, `no route ${method} ${path}`));
+    if (!match) return notFound(res, method, url.pathname);
+    await match.route.handle({ req, res, url, params: match.params, credential: requestCredential(req.headers, url) });
   }
 
   return {
