@@ -1,11 +1,10 @@
-import { createApiServer, type ApiLogger, type ApiServer } from '@runstream/api';
+import { createApiServer, createHealthHandler, type ApiLogger, type ApiServer } from '@runstream/api';
 import { migrateDatabase } from '@runstream/db';
 import { demoWorkflows } from '@runstream/demo-workflows';
 import { createEngine, type Engine } from '@runstream/engine';
 import { createBullQueue, type JobQueue } from '@runstream/queue';
 import { createRuntime, type Runtime } from '@runstream/runtime';
 import { createDashboardHandler } from '@runstream/dashboard';
-import { sql } from 'drizzle-orm';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -221,35 +220,15 @@ function listen(server: Server, config: ServerConfig): Promise<void> {
   });
 }
 
-/** A worker serves no API: only liveness, and readiness (PostgreSQL and the queue answer). */
+/** A worker serves no API: only liveness, and readiness (PostgreSQL and the queue answer), as the API serves them. */
 function workerHealth({ runtime, queue, logger }: HttpParts) {
+  const health = createHealthHandler({ runtime, queue, logger: apiLogger(logger.child({ component: 'health' })) });
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   };
-  const bounded = async (work: () => Promise<unknown>) => {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([work(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 2_000)))]);
-      return { ok: true };
-    } catch (error) {
-      logger.warn({ err: error }, 'readiness check failed');
-      return { ok: false };
-    } finally {
-      clearTimeout(timer);
-    }
-  };
   return (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { message: 'method not allowed' });
-    if (path === '/health/live') return json(res, 200, { status: 'ok' });
-    if (path === '/health/ready') {
-      void Promise.all([bounded(() => runtime.db.execute(sql`select 1`)), bounded(() => queue.ping())]).then(([postgres, q]) => {
-        const ok = postgres.ok && q.ok;
-        json(res, ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', checks: { postgres, queue: { ...q, backend: queue.backend } } });
-      });
-      return;
-    }
-    json(res, 404, { message: 'a worker node serves only /health/live and /health/ready' });
+    if (!health(req, res)) json(res, 404, { message: 'a worker node serves only /health/live and /health/ready' });
   };
 }
 
