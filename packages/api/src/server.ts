@@ -170,6 +170,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
       },
     },
     { methods: ['GET'], path: '/api/openapi.json', handle: async ({ res }) => send(res, 200, await openapiDocument()) },
+    // `:id` is not decoded: a run id is a UUID, and anything else fails its validation as it stands.
     {
       methods: ['GET'],
       path: '/api/runs/:id/stream',
