@@ -10,7 +10,7 @@ export default defineConfig({
     pool: 'forks',
     // The default (cores - 1) would run one file at a time on a 2-core machine; these tests mostly wait on
     // PostgreSQL and Redis, so a few files in flight at once keep the machine busy. Each file stays well within
-    // its share of PostgreSQL's connection limit (see createTestRuntime / createTestEngine).
+    // its share of PostgreSQL's connection limit (see createTestRuntime in @runstream/runtime/testing, createTestEngine in @runstream/engine/testing).
     maxWorkers: 4,
     testTimeout: 60_000,
     hookTimeout: 60_000,

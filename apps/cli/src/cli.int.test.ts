@@ -1,9 +1,8 @@
-import { createApiServer } from '@runstream/api';
+import { serveTestApi, type TestApiServer } from '@runstream/api/testing';
 import { demoWorkflows } from '@runstream/demo-workflows';
-import { createTestEngine, waitForStatus, type TestEngine } from '@runstream/testkit';
+import { createTestEngine, type TestEngine } from '@runstream/engine/testing';
+import { waitForStatus } from '@runstream/testkit';
 import { spawn } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -11,21 +10,7 @@ const bin = fileURLToPath(new URL('../bin/runstream.js', import.meta.url));
 const token = 'cli-test-token';
 const auth = { tokens: [token], readTokenSecret: 'cli-test-read-token-secret' };
 
-async function startHttp(t: TestEngine, port = 0): Promise<Server> {
-  const api = createApiServer({ runtime: t.runtime, engine: t.engine, queue: t.queue, auth, keepAliveMs: 1_000 });
-  const server = createServer((req, res) => void api.handle(req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  return server;
-}
-
-async function stopHttp(server: Server): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeAllConnections();
-  await closed;
-}
+const startHttp = (t: TestEngine, port = 0) => serveTestApi(t, { port, api: { auth, keepAliveMs: 1_000 } });
 
 interface Cli {
   /** Resolves once the process exited. */
@@ -83,18 +68,18 @@ const jsonLines = (stdout: string) =>
 
 describe('the runstream CLI against the real API', () => {
   let t: TestEngine;
-  let server: Server;
+  let server: TestApiServer;
   let port: number;
   let url: string;
 
   beforeAll(async () => {
     t = await createTestEngine({ backend: 'postgres', workflows: demoWorkflows });
     server = await startHttp(t);
-    port = (server.address() as AddressInfo).port;
+    port = server.port;
     url = `http://127.0.0.1:${port}`;
   });
   afterAll(async () => {
-    if (server?.listening) await stopHttp(server);
+    if (server?.server.listening) await server.close();
     await t?.close();
   });
 
@@ -188,7 +173,7 @@ describe('the runstream CLI against the real API', () => {
     });
     const tail = cli(['tail', run.id, '--json'], { RUNSTREAM_URL: url });
     await tail.line('stdout', /"seq":5,/);
-    await stopHttp(server);
+    await server.kill();
     await tail.line('stderr', /ECONNREFUSED/); // the follower was refused while the server was down
     server = await startHttp(t, port);
     const { code, stdout } = await tail.done;
@@ -234,8 +219,8 @@ describe('the runstream CLI against the real API', () => {
 
   it('exits 3 when the server cannot be reached', async () => {
     const other = await startHttp(t);
-    const closedUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
-    await stopHttp(other);
+    const closedUrl = other.base;
+    await other.close();
     const { code, stderr } = await cli(['workflows', '--url', closedUrl]).done;
     expect(code).toBe(3);
     expect(stderr).toBe(`error: UNREACHABLE cannot reach ${closedUrl}: ECONNREFUSED\n`);

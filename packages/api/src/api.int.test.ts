@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer } from './index.js';
-import { startTestApi, TEST_SECRET, until, type TestApi } from './test-helpers.js';
+import { startTestApi, TEST_SECRET, until, type TestApi } from './testing/index.js';
 
 let t: TestApi;
 beforeAll(async () => {

@@ -2,7 +2,7 @@ import { safe } from '@orpc/client';
 import { waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintReadToken } from './index.js';
-import { clientFor, followWithEventSource, range, startTestApi, TEST_SECRET, type TestApi } from './test-helpers.js';
+import { clientFor, followWithEventSource, range, startTestApi, TEST_SECRET, type TestApi } from './testing/index.js';
 
 const FULL = 'full-access-token';
 const TTL = 60_000;

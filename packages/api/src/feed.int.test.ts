@@ -3,7 +3,7 @@ import { waitForStatus } from '@runstream/testkit';
 import { sql } from 'drizzle-orm';
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './test-helpers.js';
+import { startTestApi, type TestApi } from './testing/index.js';
 
 interface FeedMessage {
   runId: string;

@@ -4,7 +4,7 @@ import { testBackends, waitForSeq, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEventStream } from './run-stream.js';
 import { ReadGate, StreamTracker } from './stream-control.js';
-import { followWithEventSource, range, startTestApi, type ApiClient, type TestApi } from './test-helpers.js';
+import { followWithEventSource, range, startTestApi, type ApiClient, type TestApi } from './testing/index.js';
 
 const text = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
 

@@ -1,8 +1,7 @@
-import { createApiServer, type ApiServer } from '@runstream/api';
+import { serveTestApi, type TestApiServer } from '@runstream/api/testing';
 import { demoWorkflows } from '@runstream/demo-workflows';
-import { createTestEngine, waitForStatus, type TestEngine } from '@runstream/testkit';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createTestEngine, type TestEngine } from '@runstream/engine/testing';
+import { waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunstreamClient, type RunstreamClient } from './client.js';
 import { followFeed, followRun } from './follow.js';
@@ -12,42 +11,25 @@ const token = 'client-test-token';
 const auth = { tokens: [token], readTokenSecret: 'client-test-read-token-secret' };
 
 /** Starts the real API over `t`'s runtime and engine on `port` (0: any free port). */
-async function startHttp(t: TestEngine, port = 0): Promise<Server & { api: ApiServer }> {
-  const api = createApiServer({ runtime: t.runtime, engine: t.engine, queue: t.queue, auth, keepAliveMs: 1_000 });
-  const server = Object.assign(
-    createServer((req, res) => void api.handle(req, res)),
-    { api },
-  );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  return server;
-}
-
-async function stopHttp(server: Server): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeAllConnections();
-  await closed;
-}
+const startHttp = (t: TestEngine, port = 0) => serveTestApi(t, { port, api: { auth, keepAliveMs: 1_000 } });
 
 const refused = (error: unknown) => (error as { cause?: { code?: unknown } } | undefined)?.cause?.code === 'ECONNREFUSED';
 const text = Array.from({ length: 40 }, (_, i) => `word${i + 1}`).join(' ');
 
 describe('followRun against the real API', () => {
   let t: TestEngine;
-  let server: Server & { api: ApiServer };
+  let server: TestApiServer;
   let port: number;
   let client: RunstreamClient;
 
   beforeAll(async () => {
     t = await createTestEngine({ backend: 'postgres', workflows: demoWorkflows });
     server = await startHttp(t);
-    port = (server.address() as AddressInfo).port;
+    port = server.port;
     client = createRunstreamClient({ url: `http://127.0.0.1:${port}`, token });
   });
   afterAll(async () => {
-    if (server?.listening) await stopHttp(server);
+    if (server?.server.listening) await server.close();
     await t?.close();
   });
 
@@ -90,7 +72,7 @@ describe('followRun against the real API', () => {
           // Kill the server under the open stream; bring a new one up on the same port only once the follower
           // has been refused while it was down.
           restarting = (async () => {
-            await stopHttp(server);
+            await server.kill();
             await downAndRefused;
             server = await startHttp(t, port);
           })();
@@ -109,8 +91,8 @@ describe('followRun against the real API', () => {
     expect(new Set(seqs).size).toBe(seqs.length);
     expect(seqAtRestart).toBeLessThan(stored.length);
     expect(reconnectErrors.some(refused)).toBe(true);
-    expect(server.listening).toBe(true);
-    expect((server.address() as AddressInfo).port).toBe(port);
+    expect(server.server.listening).toBe(true);
+    expect(server.port).toBe(port);
   });
 
   it('rides out a graceful shutdown (error event, then 503s, then refused) and a new server: still exactly 1..N', async () => {
@@ -133,7 +115,7 @@ describe('followRun against the real API', () => {
           restarting = (async () => {
             await server.api.close(); // ends the open stream with an error event; later requests get 503
             await unavailable.promise;
-            await stopHttp(server);
+            await server.kill();
             await refusedWhileDown.promise;
             server = await startHttp(t, port);
           })();

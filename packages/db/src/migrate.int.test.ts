@@ -1,4 +1,3 @@
-import { databaseUrl, testServices } from '@runstream/testkit';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,11 +5,12 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrateDatabase, migrationsFolder } from './migrate.js';
 
-// createTestDatabase() clones an already-migrated template; this file needs an empty database instead. Its
-// name carries the invocation prefix, so the global teardown drops it even if this file crashes.
-const { adminUrl } = testServices();
-const name = `rs_${inject('runstreamTest').invocation}_migrate_${randomBytes(4).toString('hex')}`;
-const url = databaseUrl(adminUrl, name);
+// testkit's createTestDatabase() clones an already-migrated template (testkit builds on db, so db's tests do
+// not use it); this file needs an empty database instead. Its name carries the invocation prefix, so the
+// global teardown drops it even if this file crashes.
+const { adminUrl, invocation } = inject('runstreamTest');
+const name = `rs_${invocation}_migrate_${randomBytes(4).toString('hex')}`;
+const url = Object.assign(new URL(adminUrl), { pathname: `/${name}` }).toString();
 let admin: postgres.Sql;
 
 beforeAll(async () => {

@@ -1,8 +1,8 @@
 import { RunNotFoundError, RunStatusConflictError } from '@runstream/domain';
-import { sleep } from '@runstream/demo-workflows';
-import { createTestEngine, testBackends, waitForEvent, waitForStatus, type TestEngine } from '@runstream/testkit';
+import { testBackends, waitForEvent, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { createTestEngine, sleepWorkflow, type TestEngine } from './testing/index.js';
 import { defineWorkflow, NonRetryableError } from './workflow.js';
 
 // cancelRun on every status a run can be in: queued (no worker involved), running (its signals abort),
@@ -49,7 +49,7 @@ const quick = defineWorkflow({
   },
 });
 
-const workflows = [blocking, quick, sleep];
+const workflows = [blocking, quick, sleepWorkflow];
 
 describe.each(testBackends)('cancelRun on %s', (backend) => {
   let t: TestEngine;
@@ -119,7 +119,7 @@ describe.each(testBackends)('cancelRun on %s', (backend) => {
   });
 
   it('ends a run suspended in a long durable sleep promptly', async () => {
-    const { run } = await t.engine.startRun({ workflow: 'demo.sleep', input: { ms: 3_600_000 } });
+    const { run } = await t.engine.startRun({ workflow: sleepWorkflow.name, input: { ms: 3_600_000 } });
     await waitForEvent(t.runtime, run.id, 'run.sleeping', wait);
     const requestedAt = Date.now();
     await t.engine.cancelRun(run.id);

@@ -1,12 +1,6 @@
 import type { RunEvent } from '@runstream/domain';
-import {
-  createTestEngine,
-  joinTestEngine,
-  testBackends,
-  waitForStatus,
-  type PeerEngine,
-  type TestEngine,
-} from '@runstream/testkit';
+import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
+import { testBackends, waitForStatus } from '@runstream/testkit';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';

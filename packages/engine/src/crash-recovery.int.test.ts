@@ -1,5 +1,6 @@
 import { isTerminal, type RunEvent } from '@runstream/domain';
-import { createTestEngine, testBackends, waitForStatus, waitUntil, type TestEngine } from '@runstream/testkit';
+import { createTestEngine, type TestEngine } from './testing/index.js';
+import { testBackends, waitForStatus, waitUntil } from '@runstream/testkit';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';

@@ -1,5 +1,6 @@
 import { RunNotFoundError, RunStatusConflictError, type RunEvent } from '@runstream/domain';
-import { createTestEngine, testBackends, waitForStatus, type TestEngine } from '@runstream/testkit';
+import { createTestEngine, type TestEngine } from './testing/index.js';
+import { testBackends, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineWorkflow, NonRetryableError } from './workflow.js';

@@ -1,5 +1,6 @@
 import { chunkKey, RunNotFoundError, UnknownWorkflowError, ValidationError, type RunEvent } from '@runstream/domain';
-import { createTestEngine, testBackends, waitForStatus, type TestEngine } from '@runstream/testkit';
+import { createTestEngine, type TestEngine } from './testing/index.js';
+import { testBackends, waitForStatus } from '@runstream/testkit';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';

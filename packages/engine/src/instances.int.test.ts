@@ -1,13 +1,6 @@
 import { instances } from '@runstream/db';
-import {
-  createTestEngine,
-  joinTestEngine,
-  testBackends,
-  waitForStatus,
-  waitUntil,
-  type PeerEngine,
-  type TestEngine,
-} from '@runstream/testkit';
+import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
+import { testBackends, waitForStatus, waitUntil } from '@runstream/testkit';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLeaseStore } from './leases.js';

@@ -1,12 +1,5 @@
-import {
-  createTestEngine,
-  joinTestEngine,
-  testBackends,
-  waitForEvent,
-  waitForStatus,
-  type PeerEngine,
-  type TestEngine,
-} from '@runstream/testkit';
+import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
+import { testBackends, waitForEvent, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { gate, leaseOf, outline, startedBy, type Gate } from './testing/facts.js';

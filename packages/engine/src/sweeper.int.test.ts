@@ -1,12 +1,6 @@
 import { createBullQueue, type JobQueue, type RunJob } from '@runstream/queue';
-import {
-  createTestEngine,
-  joinTestEngine,
-  testBackends,
-  waitForStatus,
-  type PeerEngine,
-  type TestEngine,
-} from '@runstream/testkit';
+import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
+import { testBackends, waitForStatus } from '@runstream/testkit';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLeaseStore } from './leases.js';

@@ -2,17 +2,9 @@ import { LeaseLostError } from '@runstream/domain';
 import type { EventLog } from '@runstream/event-log';
 import { createBullQueue } from '@runstream/queue';
 import { createRuntime } from '@runstream/runtime';
-import {
-  createTestEngine,
-  createTestRuntime,
-  joinTestEngine,
-  testBackends,
-  waitForEvent,
-  waitForStatus,
-  type PeerEngine,
-  type TestEngine,
-  type TestRuntime,
-} from '@runstream/testkit';
+import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
+import { createTestRuntime, type TestRuntime } from '@runstream/runtime/testing';
+import { testBackends, waitForEvent, waitForStatus } from '@runstream/testkit';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';

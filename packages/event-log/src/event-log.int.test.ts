@@ -1,17 +1,17 @@
 import { ConcurrencyError, IllegalTransitionError, RunNotFoundError, ValidationError, chunkKey } from '@runstream/domain';
-import { createTestRuntime, type TestRuntime } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestEventLog, type TestEventLog } from './testing/index.js';
 
-let runtime: TestRuntime;
+let runtime: TestEventLog;
 beforeAll(async () => {
-  runtime = await createTestRuntime();
+  runtime = await createTestEventLog();
 });
 afterAll(() => runtime?.close());
 
 const started = { type: 'run.started', data: { attempt: 1, workerId: 'w1' } } as const;
 
 async function newRun(workflow = 'test.flow') {
-  return (await runtime.runs.create({ workflow, input: { n: 1 } })).run;
+  return runtime.createRun(workflow, { n: 1 });
 }
 
 async function seqs(runId: string) {
@@ -31,7 +31,7 @@ describe('append', () => {
     ]);
     expect(batch.events.map((event) => event.seq)).toEqual([3, 4, 5]);
     expect(await seqs(run.id)).toEqual([1, 2, 3, 4, 5]);
-    const stored = await runtime.runs.get(run.id);
+    const stored = await runtime.getRun(run.id);
     expect(stored).toMatchObject({ status: 'succeeded', lastSeq: 5, attempts: 1, output: 42 });
     expect(stored?.finishedAt).toBeInstanceOf(Date);
   });
@@ -44,7 +44,7 @@ describe('append', () => {
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).field).toBe('events[1].data.attempt');
     expect(await seqs(run.id)).toEqual([1]);
-    expect((await runtime.runs.get(run.id))?.status).toBe('queued');
+    expect((await runtime.getRun(run.id))?.status).toBe('queued');
   });
 
   it('rejects an unknown event type by field', async () => {

@@ -1,14 +1,14 @@
 import { connectDatabase } from '@runstream/db';
-import { createTestRuntime, type TestRuntime } from '@runstream/testkit';
 import { sql } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventLog, type FeedEvent } from './event-log.js';
 import { decodeFeedCursor } from './feed-cursor.js';
+import { createTestEventLog, type TestEventLog } from './testing/index.js';
 
-let runtime: TestRuntime;
+let runtime: TestEventLog;
 beforeAll(async () => {
-  runtime = await createTestRuntime();
+  runtime = await createTestEventLog();
 });
 afterAll(() => runtime?.close());
 
@@ -16,7 +16,7 @@ const started = { type: 'run.started', data: { attempt: 1, workerId: 'w1' } } as
 const output = (data: unknown) => ({ type: 'run.output', data: { data } }) as const;
 
 async function newRun() {
-  return (await runtime.runs.create({ workflow: 'feed.test', input: {} })).run;
+  return runtime.createRun('feed.test', {});
 }
 
 const key = (event: { runId: string; seq: number }) => `${event.runId}#${event.seq}`;

@@ -1,14 +1,13 @@
 import { ManualClock, systemClock, type Clock } from '@runstream/domain';
 import { connectDatabase } from '@runstream/db';
-import { createTestRuntime, type TestRuntime } from '@runstream/testkit';
+import { createTestStore, type TestStore } from '@runstream/runs/testing';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createOutboxDrainer, type OutboxDrainerConfig, type OutboxMessage, type OutboxPublisher } from './index.js';
-import type { BusSignal } from './run-event-bus.js';
 
-let runtime: TestRuntime;
+let runtime: TestStore;
 beforeAll(async () => {
-  runtime = await createTestRuntime();
+  runtime = await createTestStore();
 });
 afterAll(() => runtime?.close());
 
@@ -456,47 +455,6 @@ describe('background loop', () => {
     } finally {
       gate?.release.resolve();
       await drain.stop();
-    }
-  });
-});
-
-describe('LISTEN connection', () => {
-  it('reconnects after its backend is terminated, signals resync, and hears appends again', async () => {
-    const signals: BusSignal[] = [];
-    const resynced = deferred();
-    let expecting: { runId: string; lastSeq: number; heard: Deferred<void> } | null = null;
-    const unsubscribe = runtime.bus.subscribeAll((signal) => {
-      signals.push(signal);
-      if (signal.kind === 'resync') resynced.resolve();
-      else if (expecting && signal.runId === expecting.runId && signal.lastSeq === expecting.lastSeq) {
-        expecting.heard.resolve();
-      }
-    });
-    try {
-      // The runtime's drain loop is not running, so the bus can only hear appends over LISTEN.
-      const run = await newRun();
-      expecting = { runId: run.id, lastSeq: 2, heard: deferred() };
-      await runtime.eventLog.append(run.id, [started]);
-      await expecting.heard.promise;
-      expect(signals.some((s) => s.kind === 'resync')).toBe(false);
-
-      const terminated = await runtime.db.execute<{ ok: boolean }>(sql`
-        select pg_terminate_backend(pid) as ok from pg_stat_activity
-        where application_name = 'runstream-listen' and datname = current_database()`);
-      expect([...terminated]).toEqual([{ ok: true }]);
-
-      await resynced.promise;
-
-      expecting = { runId: run.id, lastSeq: 3, heard: deferred() };
-      await runtime.eventLog.append(run.id, [output('after reconnect')]);
-      await expecting.heard.promise;
-      expect(signals.filter((s) => s.kind === 'resync')).toHaveLength(1);
-      const [pending] = await runtime.db.execute<{ n: number }>(
-        sql`select count(*)::int as n from outbox where published_at is null`,
-      );
-      expect(pending?.n).toBe(3); // nothing was drained: the signals came over LISTEN
-    } finally {
-      unsubscribe();
     }
   });
 });

@@ -1,4 +1,4 @@
-import { createTestRuntime, testBackends, type TestRuntime } from '@runstream/testkit';
+import { createTestDatabase, testBackends, type TestDatabase } from '@runstream/testkit';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createBullQueue } from './bull-queue.js';
 import type { JobQueue } from './job-queue.js';
@@ -7,17 +7,17 @@ import type { JobQueue } from './job-queue.js';
 // On the PostgreSQL backend BullMQ's add never settled once the queue was closed, which hung the drainer's
 // pass and with it the runtime's close.
 describe.each(testBackends)('bull queue on %s', (backend) => {
-  let runtime: TestRuntime | undefined;
-  afterEach(() => runtime?.close());
+  let database: TestDatabase | undefined;
+  afterEach(() => database?.drop());
 
   async function open(): Promise<JobQueue> {
-    runtime = await createTestRuntime();
+    database = await createTestDatabase();
     return createBullQueue({
-      namespace: runtime.namespace,
+      namespace: database.name,
       connection:
         backend === 'redis'
           ? { backend, redisUrl: inject('runstreamTest').redisUrl }
-          : { backend, databaseUrl: runtime.database.url },
+          : { backend, databaseUrl: database.url },
     });
   }
 

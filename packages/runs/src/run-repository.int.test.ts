@@ -1,14 +1,14 @@
 import { InvalidCursorError, ManualClock, ValidationError, type RunStatus } from '@runstream/domain';
 import { outbox, runEvents, runs } from '@runstream/db';
-import { createTestRuntime, type TestRuntime } from '@runstream/testkit';
 import { and, count, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Run } from './run-repository.js';
+import { createTestStore, type TestStore } from './testing/index.js';
 
-let runtime: TestRuntime;
+let runtime: TestStore;
 
 beforeAll(async () => {
-  runtime = await createTestRuntime();
+  runtime = await createTestStore();
 });
 afterAll(() => runtime?.close());
 
@@ -179,7 +179,7 @@ describe('get', () => {
 describe('list', () => {
   const start = Date.UTC(2031, 5, 1);
   const clock = new ManualClock(start);
-  let timed: TestRuntime;
+  let timed: TestStore;
   /** Every run created in `timed`, with the status it was driven to. */
   const created: Run[] = [];
 
@@ -204,7 +204,7 @@ describe('list', () => {
   const ids = (list: readonly Run[]) => list.map((run) => run.id);
   const expected = (keep: (run: Run) => boolean) => ids(created.filter(keep).sort(newestFirst));
 
-  async function allPages(filter: Parameters<TestRuntime['runs']['list']>[0]): Promise<{ ids: string[]; pages: number }> {
+  async function allPages(filter: Parameters<TestStore['runs']['list']>[0]): Promise<{ ids: string[]; pages: number }> {
     const seen: string[] = [];
     let cursor: string | undefined;
     let pages = 0;
@@ -219,7 +219,7 @@ describe('list', () => {
   }
 
   beforeAll(async () => {
-    timed = await createTestRuntime({ clock });
+    timed = await createTestStore({ clock });
     const plan: [string, RunStatus][] = [
       ['wf.a', 'queued'],
       ['wf.b', 'running'],

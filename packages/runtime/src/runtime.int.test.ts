@@ -1,8 +1,10 @@
 import type { BusSignal } from '@runstream/outbox';
 import { connectDatabase } from '@runstream/db';
-import { createTestDatabase, createTestRuntime, testServices, type TestRuntime } from '@runstream/testkit';
+import { createTestDatabase, testServices } from '@runstream/testkit';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime } from './runtime.js';
+import { createTestRuntime, type TestRuntime } from './testing/index.js';
 
 let a: TestRuntime;
 let b: TestRuntime;
@@ -95,6 +97,68 @@ describe('close', () => {
     } finally {
       await adminHandle.close();
       await database.drop();
+    }
+  });
+});
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe('LISTEN connection', () => {
+  let runtime: TestRuntime;
+  beforeAll(async () => {
+    runtime = await createTestRuntime();
+  });
+  afterAll(() => runtime?.close());
+
+  const started = { type: 'run.started', data: { attempt: 1, workerId: 'w1' } } as const;
+  const output = (data: unknown) => ({ type: 'run.output', data: { data } }) as const;
+  const newRun = async () => (await runtime.runs.create({ workflow: 'listen.test', input: {} })).run;
+
+  it('reconnects after its backend is terminated, signals resync, and hears appends again', async () => {
+    const signals: BusSignal[] = [];
+    const resynced = deferred();
+    let expecting: { runId: string; lastSeq: number; heard: Deferred<void> } | null = null;
+    const unsubscribe = runtime.bus.subscribeAll((signal) => {
+      signals.push(signal);
+      if (signal.kind === 'resync') resynced.resolve();
+      else if (expecting && signal.runId === expecting.runId && signal.lastSeq === expecting.lastSeq) {
+        expecting.heard.resolve();
+      }
+    });
+    try {
+      // The runtime's drain loop is not running, so the bus can only hear appends over LISTEN.
+      const run = await newRun();
+      expecting = { runId: run.id, lastSeq: 2, heard: deferred() };
+      await runtime.eventLog.append(run.id, [started]);
+      await expecting.heard.promise;
+      expect(signals.some((s) => s.kind === 'resync')).toBe(false);
+
+      const terminated = await runtime.db.execute<{ ok: boolean }>(sql`
+        select pg_terminate_backend(pid) as ok from pg_stat_activity
+        where application_name = 'runstream-listen' and datname = current_database()`);
+      expect([...terminated]).toEqual([{ ok: true }]);
+
+      await resynced.promise;
+
+      expecting = { runId: run.id, lastSeq: 3, heard: deferred() };
+      await runtime.eventLog.append(run.id, [output('after reconnect')]);
+      await expecting.heard.promise;
+      expect(signals.filter((s) => s.kind === 'resync')).toHaveLength(1);
+      const [pending] = await runtime.db.execute<{ n: number }>(
+        sql`select count(*)::int as n from outbox where published_at is null`,
+      );
+      expect(pending?.n).toBe(3); // nothing was drained: the signals came over LISTEN
+    } finally {
+      unsubscribe();
     }
   });
 });

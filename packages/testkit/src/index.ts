@@ -1,12 +1,3 @@
-export { createTestDatabase, createTestRuntime, type TestDatabase, type TestRuntime } from './test-runtime.js';
-export { waitForSeq, waitForEvent, waitForStatus, waitUntil, type WaitOptions } from './wait-for.js';
+export { createTestDatabase, testBackends, type TestBackend, type TestDatabase } from './test-database.js';
+export { waitForSeq, waitForEvent, waitForStatus, waitUntil, type WaitOptions, type FactSources, type ChangeSignals } from './wait-for.js';
 export { testServices, databaseUrl } from './databases.js';
-export {
-  createTestEngine,
-  joinTestEngine,
-  testBackends,
-  type PeerEngine,
-  type TestBackend,
-  type TestEngine,
-  type TestEngineOptions,
-} from './test-engine.js';

@@ -1,13 +1,28 @@
 import { isTerminal, type RunEvent, type RunStatus } from '@runstream/domain';
-import type { Runtime } from '@runstream/runtime';
-import type { Run } from '@runstream/runs';
 
 export interface WaitOptions {
   /** Give up (and fail the test with what was last seen) after this long. Default 15 s. */
   timeoutMs?: number;
 }
 
-type Facts = Pick<Runtime, 'bus' | 'eventLog' | 'runs'>;
+/** Tells a waiter that something may have changed (a runtime's bus fits). */
+export interface ChangeSignals {
+  subscribe(runId: string, listener: () => void): () => void;
+  subscribeAll(listener: () => void): () => void;
+}
+
+/**
+ * Where the facts are read: a runtime (`@runstream/runtime`) fits. Described by shape, so that testkit needs no
+ * Runstream package above `db` and every layer's tests can use it.
+ */
+export interface FactSources<R extends { status: RunStatus; lastSeq: number } = { status: RunStatus; lastSeq: number }> {
+  bus: ChangeSignals;
+  eventLog: {
+    read(runId: string, options: { fromSeq: number; limit: number }): Promise<RunEvent[]>;
+    readStream(runId: string): AsyncIterable<RunEvent>;
+  };
+  runs: { get(runId: string): Promise<R | null> };
+}
 
 /**
  * Re-checks `probe` each time the bus says a run changed (`runId`'s, or any run of the namespace without one), and
@@ -15,7 +30,7 @@ type Facts = Pick<Runtime, 'bus' | 'eventLog' | 'runs'>;
  * only delays it until the next one or the re-check (LISTEN can drop); the deadline is a failure, never a success.
  */
 export async function waitUntil<T>(
-  runtime: Pick<Runtime, 'bus'>,
+  runtime: { bus: ChangeSignals },
   probe: () => Promise<T | undefined>,
   describe: string | (() => Promise<string> | string),
   { timeoutMs = 15_000, runId, recheckMs = 500 }: WaitOptions & { runId?: string; recheckMs?: number } = {},
@@ -42,7 +57,7 @@ export async function waitUntil<T>(
 }
 
 /** Resolves with the run's event at `seq` once it is committed. */
-export function waitForSeq(runtime: Facts, runId: string, seq: number, options: WaitOptions = {}): Promise<RunEvent> {
+export function waitForSeq(runtime: FactSources, runId: string, seq: number, options: WaitOptions = {}): Promise<RunEvent> {
   return waitUntil(
     runtime,
     async () => (await runtime.eventLog.read(runId, { fromSeq: seq, limit: 1 })).find((event) => event.seq === seq),
@@ -53,7 +68,7 @@ export function waitForSeq(runtime: Facts, runId: string, seq: number, options: 
 
 /** Resolves with the first event of `type` in the run's log (optionally matching `where`). */
 export function waitForEvent(
-  runtime: Facts,
+  runtime: FactSources,
   runId: string,
   type: RunEvent['type'],
   options: WaitOptions & { where?: (event: RunEvent) => boolean } = {},
@@ -72,12 +87,12 @@ export function waitForEvent(
 }
 
 /** Resolves with the run once its status is one of `statuses` (default: any terminal status). */
-export function waitForStatus(
-  runtime: Facts,
+export function waitForStatus<R extends { status: RunStatus; lastSeq: number }>(
+  runtime: FactSources<R>,
   runId: string,
   statuses?: RunStatus | RunStatus[],
   options: WaitOptions = {},
-): Promise<Run> {
+): Promise<R> {
   const wanted = statuses === undefined ? null : new Set([statuses].flat());
   return waitUntil(
     runtime,

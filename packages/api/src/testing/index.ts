@@ -1,26 +1,30 @@
 /**
- * Test support for the API's integration tests (not exported from the package): a real HTTP server on
- * 127.0.0.1, an ephemeral port, over a test engine with the demo workflows; clients for it; fact waiting.
+ * The API's test fixtures (`@runstream/api/testing`), for its own tests and those of the client and the CLI: a
+ * real HTTP server on 127.0.0.1, an ephemeral port, over a test engine with the demo workflows; clients for it;
+ * fact waiting.
  */
 import { createORPCClient } from '@orpc/client';
 import { RPCLink } from '@orpc/client/fetch';
 import type { ContractRouterClient } from '@orpc/contract';
 import type { contract } from '@runstream/contract';
 import { demoWorkflows } from '@runstream/demo-workflows';
-import { createTestEngine, type TestBackend, type TestEngine } from '@runstream/testkit';
+import { createTestEngine, type TestEngine } from '@runstream/engine/testing';
+import type { TestBackend } from '@runstream/testkit';
 import { EventSource } from 'eventsource';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createApiServer, type ApiServer, type ApiServerConfig } from './index.js';
+import { createApiServer, type ApiServer, type ApiServerConfig } from '../index.js';
 
 export type ApiClient = ContractRouterClient<typeof contract>;
 
 export const TEST_SECRET = 'test-read-token-secret-0123456789';
 
-export interface TestApi extends TestEngine {
+/** A real API on a real HTTP server over a test engine (see `serveTestApi`). */
+export interface TestApiServer {
   api: ApiServer;
   server: Server;
   base: string;
+  port: number;
   /** Typed oRPC client over `/rpc` (with the first configured token, if any). */
   client: ApiClient;
   /** Every request the HTTP server received: method, url and headers (for Last-Event-ID checks). */
@@ -29,6 +33,19 @@ export interface TestApi extends TestEngine {
   faults: unknown[][];
   /** Drops every open connection from the server side (a network failure, as the client sees it). */
   dropConnections(): void;
+  /**
+   * Stops the HTTP server abruptly: every connection dropped, the API not told first (a crash, as clients see
+   * it). The engine stays.
+   */
+  kill(): Promise<void>;
+  /** Closes the API (open streams end with an error event), then the HTTP server; the engine stays. */
+  close(): Promise<void>;
+}
+
+export type TestApiConfig = Partial<Omit<ApiServerConfig, 'runtime' | 'engine' | 'queue'>>;
+
+export interface TestApi extends TestEngine, Omit<TestApiServer, 'kill' | 'close'> {
+  /** Closes the API, the HTTP server and the engine. */
   close(): Promise<void>;
 }
 
@@ -36,7 +53,7 @@ export interface TestApiOptions {
   backend: TestBackend;
   /** Start the engine's worker (default true); false leaves runs queued unless the test writes to them. */
   worker?: boolean;
-  api?: Partial<Omit<ApiServerConfig, 'runtime' | 'engine' | 'queue'>>;
+  api?: TestApiConfig;
 }
 
 export function clientFor(base: string, token?: string): ApiClient {
@@ -45,8 +62,28 @@ export function clientFor(base: string, token?: string): ApiClient {
   );
 }
 
-export async function startTestApi({ backend, worker = true, api: overrides = {} }: TestApiOptions): Promise<TestApi> {
+/** A test engine running the demo workflows, served by the API on 127.0.0.1 at an ephemeral port. */
+export async function startTestApi({ backend, worker = true, api }: TestApiOptions): Promise<TestApi> {
   const engine = await createTestEngine({ backend, workflows: demoWorkflows, worker });
+  const served = await serveTestApi(engine, api ? { api } : {});
+  return {
+    ...engine,
+    ...served,
+    async close() {
+      await served.close();
+      await engine.close();
+    },
+  };
+}
+
+/**
+ * Serves the API over `engine` on 127.0.0.1 (`port` 0: an ephemeral one). Several may be served one after
+ * another over the same engine, e.g. a server that goes away and comes back on the same port.
+ */
+export async function serveTestApi(
+  engine: TestEngine,
+  { port = 0, api: overrides = {} }: { port?: number; api?: TestApiConfig } = {},
+): Promise<TestApiServer> {
   const faults: unknown[][] = [];
   const api = createApiServer({
     runtime: engine.runtime,
@@ -67,7 +104,7 @@ export async function startTestApi({ backend, worker = true, api: overrides = {}
     runStream: { retryMs: 20, ...overrides.runStream },
     feedStream: { retryMs: 20, ...overrides.feedStream },
   });
-  const requests: TestApi['requests'] = [];
+  const requests: TestApiServer['requests'] = [];
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
@@ -77,24 +114,32 @@ export async function startTestApi({ backend, worker = true, api: overrides = {}
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const kill = async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+  };
+  const address = server.address() as AddressInfo;
+  const base = `http://127.0.0.1:${address.port}`;
   return {
-    ...engine,
     api,
     server,
     base,
+    port: address.port,
     client: clientFor(base, overrides.auth?.tokens?.[0]),
     requests,
     faults,
     dropConnections() {
       for (const socket of sockets) socket.destroy();
     },
+    kill,
     async close() {
       await api.close();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await engine.close();
+      await kill();
     },
   };
 }

@@ -1,8 +1,9 @@
-import { countdown, flaky, sleep, tokens } from '@runstream/demo-workflows';
-import { createTestEngine, testBackends, waitForStatus, type TestEngine } from '@runstream/testkit';
+import { createTestEngine, type TestEngine } from '@runstream/engine/testing';
+import { testBackends, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countdown, flaky, sleep, tokens } from './index.js';
 
-describe.each(testBackends)('engine on %s', (backend) => {
+describe.each(testBackends)('the demo workflows on the engine on %s', (backend) => {
   let t: TestEngine;
   beforeAll(async () => {
     t = await createTestEngine({ backend, workflows: [countdown, tokens, flaky, sleep] });

@@ -1,11 +1,10 @@
-import { createEngine, type Engine, type EngineConfig } from '@runstream/engine';
 import { createBullQueue, type JobQueue, type QueueBackendConfig } from '@runstream/queue';
 import { createRuntime, type Runtime } from '@runstream/runtime';
+import { createTestRuntime, type TestRuntime } from '@runstream/runtime/testing';
+import type { TestBackend } from '@runstream/testkit';
 import { inject } from 'vitest';
-import { createTestRuntime, type TestRuntime } from './test-runtime.js';
+import { createEngine, type Engine, type EngineConfig } from '../engine.js';
 
-export type TestBackend = 'postgres' | 'redis';
-export const testBackends: TestBackend[] = ['postgres', 'redis'];
 
 export interface TestEngineOptions extends Partial<Omit<EngineConfig, 'runtime' | 'queue'>> {
   backend: TestBackend;

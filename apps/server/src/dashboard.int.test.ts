@@ -3,15 +3,15 @@
  * PostgreSQL queue backend) on this file's own database. Every wait is on a fact the page shows (Playwright's
  * auto-waiting locators); the timeouts are failure deadlines, never sleeps.
  */
+import { buildDashboard } from '@runstream/dashboard/build';
 import { createRuntime, type Runtime } from '@runstream/runtime';
-import { parseConfig, startServer, type ServerConfig, type StartedServer } from '@runstream/server';
 import { createTestDatabase, type TestDatabase } from '@runstream/testkit';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildDashboard } from './build.js';
+import { parseConfig, startServer, type ServerConfig, type StartedServer } from './server.js';
 
 const artifacts = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
 const chromiumPath = process.env.RUNSTREAM_CHROMIUM ?? '/usr/bin/chromium';
