@@ -5,6 +5,14 @@ export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', '**/migrations/**', '.runstream/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
+  // Node scripts and configs outside the TypeScript sources.
+  {
+    files: ['**/*.cjs', 'scripts/**/*.mjs'],
+    languageOptions: {
+      globals: { module: 'writable', require: 'readonly', __dirname: 'readonly', console: 'readonly', process: 'readonly', URL: 'readonly' },
+    },
+  },
+  { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs' }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],

@@ -1,0 +1,47 @@
+/**
+ * The package layers, stated once: each workspace package may depend on the packages listed for it and, through
+ * them, on everything beneath. `pnpm lint` checks every import (dependency-cruiser, the rules below) and every
+ * package.json edge, devDependencies included (scripts/check-manifests.mjs), against it, and the README's "Dependencies point one way" line states it in words. `testkit` sits above
+ * `db` and may be used by the tests of any package it does not itself depend on.
+ */
+const layers = {
+  'packages/domain': [],
+  'packages/db': ['packages/domain'],
+  'packages/event-log': ['packages/db'],
+  'packages/runs': ['packages/event-log'],
+  'packages/outbox': ['packages/runs'],
+  'packages/runtime': ['packages/outbox'],
+  'packages/queue': [],
+  'packages/engine': ['packages/runtime', 'packages/queue'],
+  'packages/demo-workflows': ['packages/engine'],
+  'packages/contract': ['packages/domain'],
+  // The API's test server runs the demo workflows (a devDependency: production src cannot import it).
+  'packages/api': ['packages/engine', 'packages/contract', 'packages/demo-workflows'],
+  // The client's tests run against the API's test server (a devDependency).
+  'packages/client': ['packages/contract', 'packages/api'],
+  'packages/bench': ['packages/api'],
+  'packages/testkit': ['packages/db'],
+  'apps/dashboard': ['packages/contract'],
+  'apps/cli': ['packages/client'],
+  'apps/server': ['packages/api', 'packages/client', 'apps/dashboard'],
+};
+const testkit = 'packages/testkit';
+
+function beneath(dir, seen = new Set()) {
+  for (const below of layers[dir] ?? []) {
+    if (!seen.has(below)) {
+      seen.add(below);
+      beneath(below, seen);
+    }
+  }
+  return seen;
+}
+
+/** What `dir` may depend on: its layers beneath, and testkit (from tests) unless testkit builds on `dir`. */
+function allowed(dir) {
+  const set = beneath(dir);
+  if (dir !== testkit && !beneath(testkit).has(dir)) set.add(testkit);
+  return [...set];
+}
+
+module.exports = { layers, testkit, beneath, allowed };
