@@ -18,7 +18,7 @@ module.exports = {
   forbidden: [
     ...Object.keys(layers).map((dir) => ({
       name: 'layer-order',
-      comment: `${dir} may import only ${allowed(dir).join(', ') || 'no other package'} (layers in .dependency-cruiser.cjs)`,
+      comment: `${dir} may import only ${allowed(dir).join(', ') || 'no other package'} (layers in scripts/package-layers.cjs)`,
       severity: 'error',
       from: { path: `^${asPattern(dir)}/` },
       to: { path: '^(packages|apps)/[^/]+/', pathNot: `^(${[dir, ...allowed(dir)].map(asPattern).join('|')})/` },

@@ -1,8 +1,9 @@
 /**
  * The package layers, stated once: each workspace package may depend on the packages listed for it and, through
- * them, on everything beneath. `pnpm lint` checks every import (dependency-cruiser, the rules below) and every
- * package.json edge, devDependencies included (scripts/check-manifests.mjs), against it, and the README's "Dependencies point one way" line states it in words. `testkit` sits above
- * `db` and may be used by the tests of any package it does not itself depend on.
+ * them, on everything beneath. `pnpm lint` checks every import (.dependency-cruiser.cjs) and every package.json
+ * edge, devDependencies included (check-manifests.mjs), against it; the README's "Dependencies point one way"
+ * line says the same in words. `testkit` sits above `db` and may be used by the tests of any package it does
+ * not itself build on. Keys are package directories.
  */
 const layers = {
   'packages/domain': [],

@@ -1,9 +1,9 @@
 import type { RunEvent } from '@runstream/domain';
-import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
 import { testBackends, waitForStatus } from '@runstream/testkit';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
 import { startedBy } from './testing/facts.js';
 import { defineWorkflow } from './workflow.js';
 

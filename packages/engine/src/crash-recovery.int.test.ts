@@ -1,11 +1,11 @@
 import { isTerminal, type RunEvent } from '@runstream/domain';
-import { createTestEngine, type TestEngine } from './testing/index.js';
 import { testBackends, waitForStatus, waitUntil } from '@runstream/testkit';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestEngine, type TestEngine } from './testing/index.js';
 import { crashChunk, crashStepOutput, crashWorkflow } from './testing/crash-workflow.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));

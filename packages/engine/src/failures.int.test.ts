@@ -1,8 +1,8 @@
 import { RunNotFoundError, RunStatusConflictError, type RunEvent } from '@runstream/domain';
-import { createTestEngine, type TestEngine } from './testing/index.js';
 import { testBackends, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { createTestEngine, type TestEngine } from './testing/index.js';
 import { defineWorkflow, NonRetryableError } from './workflow.js';
 
 // Failure semantics of steps and runs: retries with backoff, exhausted retries and the dead-letter list,

@@ -1,9 +1,9 @@
 import { chunkKey, RunNotFoundError, UnknownWorkflowError, ValidationError, type RunEvent } from '@runstream/domain';
-import { createTestEngine, type TestEngine } from './testing/index.js';
 import { testBackends, waitForStatus } from '@runstream/testkit';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { createTestEngine, type TestEngine } from './testing/index.js';
 import { defineWorkflow, NonRetryableError } from './workflow.js';
 
 // What a run records about its execution, and what it refuses to record: input validation before anything is

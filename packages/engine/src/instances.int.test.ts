@@ -1,8 +1,8 @@
 import { instances } from '@runstream/db';
-import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
 import { testBackends, waitForStatus, waitUntil } from '@runstream/testkit';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
 import { createLeaseStore } from './leases.js';
 import { leaseOf, outline, startedBy } from './testing/facts.js';
 import { oneStepWorkflow } from './testing/one-step-workflow.js';

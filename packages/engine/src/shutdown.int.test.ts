@@ -1,7 +1,7 @@
-import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
 import { testBackends, waitForEvent, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
 import { gate, leaseOf, outline, startedBy, type Gate } from './testing/facts.js';
 import { defineWorkflow } from './workflow.js';
 

@@ -1,8 +1,8 @@
 import { createBullQueue, type JobQueue, type RunJob } from '@runstream/queue';
-import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
 import { testBackends, waitForStatus } from '@runstream/testkit';
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
 import { createLeaseStore } from './leases.js';
 import { gate, outline, startedBy } from './testing/facts.js';
 import { oneStepWorkflow } from './testing/one-step-workflow.js';
