@@ -1,3 +1,9 @@
+/**
+ * `pnpm lint`'s import check (dependency-cruiser). Fails on an import against the package layers (stated once, in
+ * scripts/package-layers.cjs), a run-time module cycle, testkit or test code imported by production code, a
+ * devDependency imported by production src, an unresolvable import, and a relative import into another package.
+ * Manifest edges no file imports are checked by scripts/check-manifests.mjs.
+ */
 const { readFileSync } = require('node:fs');
 const { allowed, layers, testkit } = require('./scripts/package-layers.cjs');
 
