@@ -1,10 +1,13 @@
 import { z } from 'zod';
+import { runStatuses } from './run-state.js';
 import { parseWith } from './validation.js';
 
 const json = z.json();
 const stepName = z.string().min(1).max(200);
 const attempt = z.number().int().min(1);
 const isoTime = z.iso.datetime({ offset: true });
+
+export const runStatusSchema = z.enum(runStatuses);
 
 export const errorInfoSchema = z.object({
   name: z.string(),
@@ -69,6 +72,32 @@ export type RunEvent = NewEvent & {
   seq: number;
   createdAt: Date;
 };
+
+/** A stored event of one type, with the fields of `shape` beside it. */
+type StoredEventSchema<T extends EventType, Shape extends z.ZodRawShape> = z.ZodObject<
+  Shape & { type: z.ZodLiteral<T>; data: (typeof eventDataSchemas)[T] }
+>;
+type StoredEventUnion<Shape extends z.ZodRawShape> = z.ZodDiscriminatedUnion<
+  { [T in EventType]: StoredEventSchema<T, Shape> }[EventType][],
+  'type'
+>;
+
+const storedEventShape = { runId: z.string(), seq: z.number().int(), createdAt: z.date() };
+
+/**
+ * Schema of an event as the log stores it (a union discriminated by `type`), with `extra` fields beside each
+ * variant (the cross-run feed adds its cursor).
+ */
+export function storedEventSchema<Extra extends z.ZodRawShape = Record<never, never>>(
+  extra?: Extra,
+): StoredEventUnion<typeof storedEventShape & Extra> {
+  const variants = eventTypes.map((type) =>
+    z.object({ ...storedEventShape, ...extra, type: z.literal(type), data: eventDataSchemas[type] }),
+  );
+  return z.discriminatedUnion('type', variants as unknown as [(typeof variants)[number]]) as unknown as StoredEventUnion<typeof storedEventShape & Extra>;
+}
+
+export const runEventSchema = storedEventSchema();
 
 const eventTypeSchema = z.enum(eventTypes as [EventType, ...EventType[]]);
 

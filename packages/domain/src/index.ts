@@ -5,3 +5,6 @@ export * from './run-state.js';
 export * from './clock.js';
 export * from './notifications.js';
 export * from './step-history.js';
+export * from './backoff.js';
+export * from './defaults.js';
+export * from './exhaustive.js';

@@ -1,5 +1,6 @@
 import { IllegalTransitionError } from './errors.js';
-import { eventTypes, type ErrorInfo, type EventType, type NewEvent } from './events.js';
+import type { ErrorInfo, EventType, NewEvent } from './events.js';
+import { assertNever } from './exhaustive.js';
 
 export const runStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type RunStatus = (typeof runStatuses)[number];
@@ -39,19 +40,54 @@ export interface RunState {
   wakeAt: Date | null;
 }
 
-const stepEvents: ReadonlySet<string> = new Set(['step.started', 'step.chunk', 'step.completed', 'run.output']);
+const inRunning: readonly RunStatus[] = ['running'];
 
 /**
- * Events recorded inside an execution (steps, output, durable waits): the state machine accepts them only while
- * running, and none changes the run's status or its cancel request.
+ * The statuses in which an event of each type may be appended (a new run takes only `run.created`). A record over
+ * every event type, so a new type must be placed in the state machine here.
  */
-const executionEvents: ReadonlySet<string> = new Set([...stepEvents, 'step.failed', 'run.sleeping']);
+const allowedIn: Record<EventType, readonly RunStatus[]> = {
+  'run.created': [],
+  'run.started': ['queued', 'running'],
+  'run.output': inRunning,
+  'run.sleeping': inRunning,
+  'run.cancel_requested': inRunning,
+  'run.succeeded': inRunning,
+  'run.failed': inRunning,
+  'run.cancelled': ['queued', 'running'],
+  'run.retried': ['failed'],
+  'step.started': inRunning,
+  'step.chunk': inRunning,
+  'step.completed': inRunning,
+  'step.failed': inRunning,
+};
 
 /**
- * Every other event type: the run's lifecycle (created, started, cancel requested, finished, retried), i.e. the
- * events that change its status or its cancel request. What the cross-run feed carries.
+ * What an event of each type is to the run. `lifecycle` events change its status or its cancel request (what the
+ * cross-run feed carries). The others are recorded inside an execution, accepted only while running, and change
+ * neither: `inert` ones leave a running run's projection as it is, `execution` ones may set its wake-up time
+ * (`step.failed` only when it schedules a retry). A record over every event type, so a new type must be
+ * classified here.
  */
-export const lifecycleEventTypes: ReadonlySet<EventType> = new Set(eventTypes.filter((type) => !executionEvents.has(type)));
+const eventRole: Record<EventType, 'lifecycle' | 'execution' | 'inert'> = {
+  'run.created': 'lifecycle',
+  'run.started': 'lifecycle',
+  'run.output': 'inert',
+  'run.sleeping': 'execution',
+  'run.cancel_requested': 'lifecycle',
+  'run.succeeded': 'lifecycle',
+  'run.failed': 'lifecycle',
+  'run.cancelled': 'lifecycle',
+  'run.retried': 'lifecycle',
+  'step.started': 'inert',
+  'step.chunk': 'inert',
+  'step.completed': 'inert',
+  'step.failed': 'execution',
+};
+
+export const lifecycleEventTypes: ReadonlySet<EventType> = new Set(
+  (Object.keys(eventRole) as EventType[]).filter((type) => eventRole[type] === 'lifecycle'),
+);
 
 /**
  * Events that leave a running run's projection as it is: the bulk of a log (steps, chunks, outputs). Appending
@@ -59,7 +95,63 @@ export const lifecycleEventTypes: ReadonlySet<EventType> = new Set(eventTypes.fi
  * log write them in a single statement.
  */
 export function leavesRunningStateAsIs(event: NewEvent): boolean {
-  return stepEvents.has(event.type) || (event.type === 'step.failed' && event.data.retryAt === undefined);
+  return eventRole[event.type] === 'inert' || (event.type === 'step.failed' && event.data.retryAt === undefined);
+}
+
+export function initialRunState(): RunState {
+  return {
+    status: 'queued',
+    attempts: 0,
+    retries: 0,
+    cancelRequested: false,
+    startedAt: null,
+    finishedAt: null,
+    output: null,
+    error: null,
+    wakeAt: null,
+  };
+}
+
+/**
+ * What an event does to the projection, whatever the status: the state machine's effects without its guard.
+ * Readers of a log that was checked when written (the dashboard, the runs list) fold with this; writers use
+ * `applyEvent`. Every event type is named, so a new one is a compile error here.
+ */
+export function projectEvent(state: RunState, event: NewEvent, at: Date): RunState {
+  const finish = (type: TerminalEventType, patch: Partial<RunState> = {}): RunState => ({
+    ...state,
+    ...patch,
+    status: terminalEventStatus[type],
+    finishedAt: at,
+    wakeAt: null,
+  });
+  switch (event.type) {
+    case 'run.created':
+      return initialRunState();
+    case 'run.started':
+      return { ...state, status: 'running', attempts: state.attempts + 1, startedAt: state.startedAt ?? at, wakeAt: null };
+    case 'run.sleeping':
+      return { ...state, wakeAt: new Date(event.data.until) };
+    case 'step.failed':
+      return event.data.retryAt === undefined ? state : { ...state, wakeAt: new Date(event.data.retryAt) };
+    case 'run.cancel_requested':
+      return { ...state, cancelRequested: true };
+    case 'run.succeeded':
+      return finish(event.type, { output: event.data.output });
+    case 'run.failed':
+      return finish(event.type, { error: event.data.error });
+    case 'run.cancelled':
+      return finish(event.type);
+    case 'run.retried':
+      return { ...state, status: 'queued', retries: state.retries + 1, finishedAt: null, error: null };
+    case 'run.output':
+    case 'step.started':
+    case 'step.chunk':
+    case 'step.completed':
+      return state;
+    default:
+      return assertNever(event);
+  }
 }
 
 /**
@@ -69,64 +161,10 @@ export function leavesRunningStateAsIs(event: NewEvent): boolean {
 export function applyEvent(state: RunState | null, event: NewEvent, at: Date): RunState {
   if (state === null) {
     if (event.type !== 'run.created') throw new IllegalTransitionError('new', event.type);
-    return {
-      status: 'queued',
-      attempts: 0,
-      retries: 0,
-      cancelRequested: false,
-      startedAt: null,
-      finishedAt: null,
-      output: null,
-      error: null,
-      wakeAt: null,
-    };
+    return initialRunState();
   }
-  const illegal = () => new IllegalTransitionError(state.status, event.type);
-  const finish = (type: TerminalEventType, patch: Partial<RunState> = {}): RunState => ({
-    ...state,
-    ...patch,
-    status: terminalEventStatus[type],
-    finishedAt: at,
-    wakeAt: null,
-  });
-
-  switch (state.status) {
-    case 'queued':
-      switch (event.type) {
-        case 'run.started':
-          return { ...state, status: 'running', attempts: state.attempts + 1, startedAt: state.startedAt ?? at };
-        case 'run.cancelled':
-          return finish(event.type);
-        default:
-          throw illegal();
-      }
-    case 'running':
-      switch (event.type) {
-        case 'run.sleeping':
-          return { ...state, wakeAt: new Date(event.data.until) };
-        case 'step.failed':
-          return event.data.retryAt === undefined ? state : { ...state, wakeAt: new Date(event.data.retryAt) };
-        case 'run.started':
-          return { ...state, attempts: state.attempts + 1, wakeAt: null };
-        case 'run.cancel_requested':
-          return { ...state, cancelRequested: true };
-        case 'run.succeeded':
-          return finish(event.type, { output: event.data.output });
-        case 'run.failed':
-          return finish(event.type, { error: event.data.error });
-        case 'run.cancelled':
-          return finish(event.type);
-        default:
-          if (stepEvents.has(event.type)) return state;
-          throw illegal();
-      }
-    case 'failed':
-      if (event.type !== 'run.retried') throw illegal();
-      return { ...state, status: 'queued', retries: state.retries + 1, finishedAt: null, error: null };
-    case 'succeeded':
-    case 'cancelled':
-      throw illegal();
-  }
+  if (!allowedIn[event.type].includes(state.status)) throw new IllegalTransitionError(state.status, event.type);
+  return projectEvent(state, event, at);
 }
 
 /** Folds a batch in order; the whole batch is rejected if any event is illegal. */

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { backoffDelay } from './execution.js';
+import { backoffDelay } from './backoff.js';
+import { defaults } from './defaults.js';
 
 // backoffDelay(attempt): the delay before the attempt after `attempt` failed. Its ceiling is baseMs doubled per
 // attempt, capped at maxMs; the delay is drawn from [ceiling/2, ceiling] ("equal jitter").
@@ -64,14 +65,15 @@ describe('backoffDelay', () => {
     for (let i = 0; i < 200; i++) expect(backoffDelay(1_000, options)).toBeLessThanOrEqual(1_000);
   });
 
-  it('defaults to 1 s doubling up to 60 s, and treats attempts below 1 as the first', () => {
+  it('steps default to 1 s doubling up to 60 s, and attempts below 1 count as the first', () => {
+    const steps = defaults.stepBackoff;
     withRandom(0.999_999_9, () => {
-      expect(backoffDelay(1)).toBe(1_000);
-      expect(backoffDelay(2)).toBe(2_000);
-      expect(backoffDelay(7)).toBe(60_000);
-      expect(backoffDelay(30)).toBe(60_000);
-      expect(backoffDelay(0, { baseMs: 100 })).toBe(100);
-      expect(backoffDelay(-3, { baseMs: 100 })).toBe(100);
+      expect(backoffDelay(1, steps)).toBe(1_000);
+      expect(backoffDelay(2, steps)).toBe(2_000);
+      expect(backoffDelay(7, steps)).toBe(60_000);
+      expect(backoffDelay(30, steps)).toBe(60_000);
+      expect(backoffDelay(0, { ...steps, baseMs: 100 })).toBe(100);
+      expect(backoffDelay(-3, { ...steps, baseMs: 100 })).toBe(100);
     });
   });
 });

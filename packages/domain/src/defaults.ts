@@ -1,0 +1,20 @@
+/**
+ * Defaults written once: the server's configuration falls back to these, and the runtime and engine use them
+ * when built without a value (tests, scripts, embedding applications).
+ */
+export const defaults = {
+  /** Executions one worker runs at once. */
+  workerConcurrency: 8,
+  /** How long a lease is held without renewal before another worker may take the run over. */
+  leaseMs: 30_000,
+  /** PostgreSQL connections per runtime. */
+  databasePoolSize: 10,
+  /** Between sweeps for expired leases, due wake-ups and stale instances. */
+  sweepIntervalMs: 5_000,
+  /** An instance whose heartbeat is older than this is presumed dead. */
+  instanceStaleMs: 30_000,
+  /** How long in-flight executions may finish at shutdown before they are handed off. */
+  shutdownGraceMs: 10_000,
+  /** Step retry backoff when a step sets none. */
+  stepBackoff: { baseMs: 1_000, maxMs: 60_000 },
+} as const;
