@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import { defaults } from '@runstream/domain';
 import { z } from 'zod';
 
 export const roles = ['api', 'worker', 'all'] as const;
@@ -172,9 +173,9 @@ const envSchema = z.object({
     }
     return value;
   }),
-  WORKER_CONCURRENCY: integer('WORKER_CONCURRENCY', 1, 1_000, 8),
-  RUNSTREAM_LEASE_MS: integer('RUNSTREAM_LEASE_MS', 1_000, 3_600_000, 30_000),
-  DATABASE_POOL_SIZE: integer('DATABASE_POOL_SIZE', 1, 1_000, 10),
+  WORKER_CONCURRENCY: integer('WORKER_CONCURRENCY', 1, 1_000, defaults.workerConcurrency),
+  RUNSTREAM_LEASE_MS: integer('RUNSTREAM_LEASE_MS', 1_000, 3_600_000, defaults.leaseMs),
+  DATABASE_POOL_SIZE: integer('DATABASE_POOL_SIZE', 1, 1_000, defaults.databasePoolSize),
   RUNSTREAM_DATA_DIR: optional(z.string()),
   EMBEDDED_PG_PORT: integer('EMBEDDED_PG_PORT', 1, 65_535, 54329),
   LOG_LEVEL: oneOf('LOG_LEVEL', logLevels, 'info'),

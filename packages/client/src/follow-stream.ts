@@ -1,4 +1,5 @@
 import { ORPCError } from '@orpc/client';
+import { backoffCeiling } from '@runstream/domain';
 
 /** Capped exponential backoff between reconnect attempts: `initialMs · factor^(attempt-1)`, at most `maxMs`. */
 export interface BackoffOptions {
@@ -9,9 +10,9 @@ export interface BackoffOptions {
 
 export const defaultBackoff: Required<BackoffOptions> = { initialMs: 100, maxMs: 5_000, factor: 2 };
 
-/** The delay before reconnect attempt `attempt` (1-based). */
-export function backoffDelay(attempt: number, { initialMs, maxMs, factor }: Required<BackoffOptions> = defaultBackoff): number {
-  return Math.min(maxMs, initialMs * factor ** Math.max(0, attempt - 1));
+/** The delay before reconnect attempt `attempt` (1-based): the capped exponential schedule, without jitter. */
+export function reconnectDelay(attempt: number, { initialMs, maxMs, factor }: Required<BackoffOptions> = defaultBackoff): number {
+  return backoffCeiling(attempt, { baseMs: initialMs, maxMs, factor });
 }
 
 /**
@@ -124,7 +125,7 @@ export async function followStream<T, R, P, Result>(options: FollowStreamOptions
       connection.abort();
     }
     failures += 1;
-    const delayMs = backoffDelay(failures, backoff);
+    const delayMs = reconnectDelay(failures, backoff);
     options.onReconnect?.({ attempt: failures, delayMs, error: cause, position });
     await delay(delayMs, signal);
   }

@@ -1,11 +1,11 @@
 import { ORPCError } from '@orpc/client';
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, StreamEndedError, StreamGapError } from './follow-stream.js';
+import { reconnectDelay, StreamEndedError, StreamGapError } from './follow-stream.js';
 import { compareFeedCursors, followFeed, followRun, type OpenRunStream } from './follow.js';
 import type { FeedEvent, RunEvent, StreamEnd } from './types.js';
 
 const runId = '00000000-0000-4000-8000-000000000001';
-const event = (seq: number): RunEvent => ({ runId, seq, type: 'step.chunk', data: { seq }, createdAt: new Date(0) });
+const event = (seq: number) => ({ runId, seq, type: 'step.chunk', data: { seq } as unknown, createdAt: new Date(0) }) as RunEvent;
 const events = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => event(from + i));
 const refused = () => Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
 
@@ -276,8 +276,8 @@ describe('followFeed', () => {
   });
 });
 
-describe('backoffDelay', () => {
+describe('reconnectDelay', () => {
   it('doubles from 100 ms and caps at 5 s', () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 8, 50].map((n) => backoffDelay(n))).toEqual([100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 50].map((n) => reconnectDelay(n))).toEqual([100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
   });
 });

@@ -11,7 +11,7 @@ export {
 } from './follow.js';
 export type { Run, RunStatus, RunWithSteps, Step, RunEvent, FeedEvent, StreamEnd, Workflow } from './types.js';
 export {
-  backoffDelay,
+  reconnectDelay,
   defaultBackoff,
   finalErrorCodes,
   isFinalError,

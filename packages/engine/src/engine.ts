@@ -1,5 +1,6 @@
 import {
   ConcurrencyError,
+  defaults,
   RunNotFoundError,
   RunStatusConflictError,
   stepHistory,
@@ -11,7 +12,7 @@ import type { Runtime } from '@runstream/runtime';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createDispatcher } from './dispatcher.js';
-import { ShutdownSignal } from './execution.js';
+import { ShutdownSignal } from './signals.js';
 import { createExecutor } from './executor.js';
 import { createInstanceRegistry, type Instance } from './instances.js';
 import type { JobQueue } from '@runstream/queue';
@@ -25,15 +26,15 @@ export interface EngineConfig {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- definitions with any input schema
   workflows: Iterable<WorkflowDefinition<any, any>>;
   queue: JobQueue;
-  /** Jobs this instance executes at once. Default 8. */
+  /** Jobs this instance executes at once. Default `defaults.workerConcurrency` (domain). */
   concurrency?: number;
-  /** How long a lease lasts without a heartbeat (heartbeats come every third of it). Default 30 s. */
+  /** How long a lease lasts without a heartbeat (heartbeats come every third of it). Default `defaults.leaseMs`. */
   leaseMs?: number;
-  /** How often this instance sweeps for runs nobody works on, and heartbeats itself. Default 5 s. */
+  /** How often this instance sweeps for runs nobody works on, and heartbeats itself. Default `defaults.sweepIntervalMs`. */
   sweepIntervalMs?: number;
-  /** An instance silent this long is declared dead and its runs recovered. Default 30 s. */
+  /** An instance silent this long is declared dead and its runs recovered. Default `defaults.instanceStaleMs`. */
   instanceStaleMs?: number;
-  /** On shutdown, how long in-flight steps may take to finish before they are aborted. Default 10 s. */
+  /** On shutdown, how long in-flight steps may take to finish before they are aborted. Default `defaults.shutdownGraceMs`. */
   shutdownGraceMs?: number;
   instanceId?: string;
   onError?: (error: unknown, where: string) => void;
@@ -54,11 +55,11 @@ export type Engine = ReturnType<typeof createEngine>;
  */
 export function createEngine(config: EngineConfig) {
   const { runtime, queue } = config;
-  const concurrency = config.concurrency ?? 8;
-  const leaseMs = config.leaseMs ?? 30_000;
-  const sweepIntervalMs = config.sweepIntervalMs ?? 5_000;
-  const instanceStaleMs = config.instanceStaleMs ?? 30_000;
-  const shutdownGraceMs = config.shutdownGraceMs ?? 10_000;
+  const concurrency = config.concurrency ?? defaults.workerConcurrency;
+  const leaseMs = config.leaseMs ?? defaults.leaseMs;
+  const sweepIntervalMs = config.sweepIntervalMs ?? defaults.sweepIntervalMs;
+  const instanceStaleMs = config.instanceStaleMs ?? defaults.instanceStaleMs;
+  const shutdownGraceMs = config.shutdownGraceMs ?? defaults.shutdownGraceMs;
   const instanceId = config.instanceId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const onError = config.onError ?? ((error, where) => console.error(`[runstream:engine:${where}]`, error));
   const workflows = new WorkflowRegistry(config.workflows);

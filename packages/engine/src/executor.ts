@@ -1,16 +1,8 @@
-import { isTerminal, LeaseLostError, type RunEvent } from '@runstream/domain';
+import { foldStepHistory, isTerminal, LeaseLostError, type RunEvent } from '@runstream/domain';
 import type { EventLog } from '@runstream/event-log';
 import type { Runtime } from '@runstream/runtime';
-import { foldHistory } from './history.js';
-import {
-  createWorkflowContext,
-  errorInfo,
-  RunCancelledSignal,
-  ShutdownSignal,
-  StepFailedError,
-  Suspension,
-  toJson,
-} from './execution.js';
+import { RunCancelledSignal, ShutdownSignal, StepFailedError, Suspension } from './signals.js';
+import { createWorkflowContext, errorInfo, toJson } from './workflow-context.js';
 import type { JobQueue, RunJob } from '@runstream/queue';
 import type { LeaseStore } from './leases.js';
 import type { WorkflowRegistry } from './registry.js';
@@ -118,7 +110,7 @@ export function createExecutor(config: ExecutorConfig) {
         workflow,
         signal: controller.signal,
         draining: config.draining,
-        history: foldHistory(events),
+        history: foldStepHistory(events),
       });
       try {
         const output = await workflow.run(context, workflow.input.parse(run.input));

@@ -10,5 +10,4 @@ export {
   type WorkflowDefinition,
 } from './workflow.js';
 export { WorkflowRegistry, type WorkflowInfo } from './registry.js';
-export { backoffDelay } from './execution.js';
 export type { Instance } from './instances.js';

@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
-/** Backoff between attempts of a step: exponential from `baseMs`, capped at `maxMs`, with full jitter. */
+/**
+ * Backoff between attempts of a step: exponential from `baseMs`, capped at `maxMs`, with equal jitter (domain's
+ * `backoffDelay`). Unset fields fall back to `defaults.stepBackoff`.
+ */
 export interface BackoffOptions {
   baseMs?: number;
   maxMs?: number;

@@ -1,4 +1,4 @@
-import type { Clock } from '@runstream/domain';
+import { backoffDelay, type Clock } from '@runstream/domain';
 import { sqlArray, type Database } from '@runstream/db';
 import { sql } from 'drizzle-orm';
 
@@ -46,10 +46,7 @@ export interface OutboxDrainerConfig {
 export type OutboxDrainer = ReturnType<typeof createOutboxDrainer>;
 
 export function exponentialBackoff(baseMs: number, capMs: number): (failures: number) => number {
-  return (failures) => {
-    const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, failures - 1));
-    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-  };
+  return (failures) => backoffDelay(failures, { baseMs, maxMs: capMs });
 }
 
 interface ClaimedRow extends Record<string, unknown> {

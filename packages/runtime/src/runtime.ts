@@ -1,4 +1,4 @@
-import { systemClock, type Clock, type RunAppended } from '@runstream/domain';
+import { defaults, systemClock, type Clock, type RunAppended } from '@runstream/domain';
 import { connectDatabase, type Database } from '@runstream/db';
 import { createEventLog, type EventLog } from '@runstream/event-log';
 import {
@@ -22,7 +22,7 @@ export interface RuntimeConfig {
    */
   namespace: string;
   clock?: Clock;
-  /** Connection pool size. Default 10. */
+  /** Connection pool size. Default `defaults.databasePoolSize` (domain). */
   poolSize?: number;
   drainer?: Pick<OutboxDrainerConfig, 'maxAttempts' | 'backoffMs' | 'batchSize' | 'pollIntervalMs'>;
   /** Receivers of drained outbox messages besides the bus (the engine's job dispatcher). */
@@ -61,7 +61,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
   const onError = config.onError ?? ((error, where) => console.error(`[runstream:${where}]`, error));
   const channel = appendChannel(config.namespace);
   const database = connectDatabase(config.databaseUrl, {
-    max: config.poolSize ?? 10,
+    max: config.poolSize ?? defaults.databasePoolSize,
     applicationName: `runstream:${config.namespace}`,
   });
   const { db } = database;
