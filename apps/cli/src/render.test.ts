@@ -17,7 +17,7 @@ import {
 const plain = { color: false };
 const color = { color: true };
 const runId = '00000000-0000-4000-8000-000000000001';
-const event = (seq: number, type: string, data: unknown): RunEvent => ({ runId, seq, type, data, createdAt: new Date(0) });
+const event = (seq: number, type: string, data: unknown) => ({ runId, seq, type, data, createdAt: new Date(0) }) as RunEvent;
 
 const run: Run = {
   id: runId,

@@ -96,7 +96,8 @@ function eventDetail(event: RunEvent): string {
     case 'step.failed':
       return `${stepLabel(d)} after ${str(d.durationMs)} ms: ${errorText(d.error)}${d.retryAt ? ` (retry at ${str(d.retryAt)})` : ' (gave up)'}`;
     default:
-      return compactJson(event.data);
+      // A type newer than this CLI (the server may be upgraded first).
+      return compactJson((event as { data: unknown }).data);
   }
 }
 

@@ -4,13 +4,8 @@ import { applyRunEvent, emptyRunModel, matchesFilter, patchRun, stepText } from 
 
 const runId = '00000000-0000-4000-8000-000000000001';
 let clock = Date.parse('2026-01-01T00:00:00Z');
-const event = (seq: number, type: string, data: unknown = {}): RunEvent => ({
-  runId,
-  seq,
-  type,
-  data,
-  createdAt: new Date((clock += 10)).toISOString(),
-});
+const event = (seq: number, type: string, data: unknown = {}) =>
+  ({ runId, seq, type, data, createdAt: new Date((clock += 10)).toISOString() }) as RunEvent;
 
 describe('run model', () => {
   it('takes each seq once, in order, and reports a gap instead of rendering past it', () => {
@@ -55,9 +50,9 @@ describe('run model', () => {
       event(1, 'run.created', { workflow: 'x', input: {} }),
       event(2, 'run.started', { attempt: 1, workerId: 'w' }),
       event(3, 'step.started', { step: 's', attempt: 1 }),
-      event(4, 'step.failed', { step: 's', attempt: 1, durationMs: 5, error, retryAt: '2026-01-01T00:01:00Z' }),
+      event(4, 'step.failed', { step: 's', attempt: 1, durationMs: 5, error, retryAt: '2026-01-01T00:01:00.000Z' }),
     ]) applyRunEvent(model, e);
-    expect(model.steps.get('s')).toMatchObject({ status: 'retrying', error, retryAt: '2026-01-01T00:01:00Z' });
+    expect(model.steps.get('s')).toMatchObject({ status: 'retrying', error, retryAt: '2026-01-01T00:01:00.000Z' });
     applyRunEvent(model, event(5, 'step.started', { step: 's', attempt: 2 }));
     applyRunEvent(model, event(6, 'step.failed', { step: 's', attempt: 2, durationMs: 7, error }));
     applyRunEvent(model, event(7, 'run.failed', { error, step: 's' }));

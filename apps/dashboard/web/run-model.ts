@@ -1,14 +1,29 @@
 /**
  * A run page's state, folded from the run's events in seq order. Pure (no DOM), so it is unit tested in node.
  *
+ * The run's status and each step's progress are folded by domain's pure functions (the state machine's effects,
+ * without the guard the server applied when the events were written, and the step history); this module adds what only the page shows: the timeline, emitted outputs, and
+ * each step's streamed chunks, kept for its latest attempt only (a retried or recovered attempt restarts its
+ * chunks at index 0, so its text replaces the failed attempt's).
+ *
  * Events are taken exactly once and in order: an event at or below the last seq is a duplicate (a reconnect
  * replaying what was already rendered) and is dropped; one past the next seq is a gap, and the caller reconnects
- * from `lastSeq + 1` instead of rendering it. Chunks are kept for each step's latest attempt only: a retried or
- * recovered attempt restarts its chunks at index 0, so its text replaces the failed attempt's.
+ * from `lastSeq + 1` instead of rendering it.
  */
+import {
+  applyStepEvent,
+  emptyStepHistory,
+  initialRunState,
+  projectEvent,
+  type RunEvent as RecordedEvent,
+  type RunState,
+  type StepHistory,
+  type StepState,
+  type StepStatus,
+} from '@runstream/domain';
 import type { ErrorInfo, Run, RunEvent, RunStatus } from './types.js';
 
-export type StepStatus = 'running' | 'completed' | 'failed' | 'retrying';
+export type { StepStatus };
 
 export interface StepView {
   name: string;
@@ -31,6 +46,10 @@ export interface StepView {
 export interface RunModel {
   events: RunEvent[];
   lastSeq: number;
+  /** The run's projection, folded by domain (null before the first event). */
+  state: RunState | null;
+  /** The steps and timers, folded by domain's step history. */
+  history: StepHistory;
   status: RunStatus | null;
   cancelRequested: boolean;
   startedAt: string | null;
@@ -50,6 +69,8 @@ export function emptyRunModel(): RunModel {
   return {
     events: [],
     lastSeq: 0,
+    state: null,
+    history: emptyStepHistory(),
     status: null,
     cancelRequested: false,
     startedAt: null,
@@ -69,107 +90,59 @@ const asErrorInfo = (value: unknown): ErrorInfo | null => {
   return error && typeof error.message === 'string' ? { name: String(error.name ?? 'Error'), message: error.message, ...(error.code ? { code: error.code } : {}) } : null;
 };
 
+const iso = (date: Date | null): string | null => date && date.toISOString();
+
+/** An event as the API sent it (dates as ISO strings), as domain folds it. */
+function recorded(event: RunEvent): RecordedEvent {
+  return { ...event, createdAt: new Date(event.createdAt) } as RecordedEvent;
+}
+
+function stepView(step: StepState, chunks: unknown[]): StepView {
+  return {
+    name: step.name,
+    status: step.status,
+    attempt: step.attempt,
+    startedAt: step.startedAt.toISOString(),
+    attemptStartedAt: step.attemptStartedAt.toISOString(),
+    finishedAt: iso(step.finishedAt),
+    durationMs: step.durationMs,
+    output: step.output,
+    error: step.error && asErrorInfo(step.error),
+    retryAt: iso(step.retryAt),
+    chunks,
+  };
+}
+
 /** Folds one event into `model` (mutating it) unless it is a duplicate or past a gap. */
 export function applyRunEvent(model: RunModel, event: RunEvent): Verdict {
   if (event.seq <= model.lastSeq) return 'duplicate';
   if (event.seq !== model.lastSeq + 1) return 'gap';
   model.lastSeq = event.seq;
   model.events.push(event);
-  const data = (event.data ?? {}) as Data;
-  const at = event.createdAt;
-
-  switch (event.type) {
-    case 'run.created':
-      model.status = 'queued';
-      break;
-    case 'run.started':
-      model.status = 'running';
-      model.startedAt ??= at;
-      model.wakeAt = null;
-      break;
-    case 'run.sleeping':
-      model.wakeAt = typeof data.until === 'string' ? data.until : null;
-      break;
-    case 'run.output':
-      model.emitted.push(data.data);
-      break;
-    case 'run.cancel_requested':
-      model.cancelRequested = true;
-      break;
-    case 'run.succeeded':
-      Object.assign(model, { status: 'succeeded', finishedAt: at, output: data.output, wakeAt: null });
-      break;
-    case 'run.failed':
-      Object.assign(model, { status: 'failed', finishedAt: at, error: asErrorInfo(data.error), wakeAt: null });
-      break;
-    case 'run.cancelled':
-      Object.assign(model, { status: 'cancelled', finishedAt: at, wakeAt: null });
-      break;
-    case 'run.retried':
-      Object.assign(model, { status: 'queued', finishedAt: null, error: null });
-      break;
-    case 'step.started': {
-      const name = String(data.step);
-      const attempt = Number(data.attempt);
-      const step = model.steps.get(name);
-      if (!step) {
-        model.steps.set(name, {
-          name,
-          status: 'running',
-          attempt,
-          startedAt: at,
-          attemptStartedAt: at,
-          finishedAt: null,
-          durationMs: 0,
-          output: null,
-          error: null,
-          retryAt: null,
-          chunks: [],
-        });
-      } else if (attempt >= step.attempt) {
-        if (attempt > step.attempt) step.chunks = [];
-        Object.assign(step, { status: 'running', attempt, attemptStartedAt: at, finishedAt: null, retryAt: null });
+  const folded = recorded(event);
+  const state = (model.state = projectEvent(model.state ?? initialRunState(), folded, folded.createdAt));
+  applyStepEvent(model.history, folded);
+  Object.assign(model, {
+    status: state.status,
+    cancelRequested: state.cancelRequested,
+    startedAt: iso(state.startedAt),
+    finishedAt: iso(state.finishedAt),
+    output: state.output,
+    error: state.error && asErrorInfo(state.error),
+    wakeAt: iso(state.wakeAt),
+  });
+  if (folded.type === 'run.output') model.emitted.push(folded.data.data);
+  if (folded.type.startsWith('step.')) {
+    const name = (folded.data as { step: string }).step;
+    const step = model.history.steps.get(name);
+    if (step) {
+      const previous = model.steps.get(name);
+      const chunks = previous && previous.attempt === step.attempt ? previous.chunks : [];
+      if (folded.type === 'step.chunk' && folded.data.attempt === step.attempt && folded.data.index >= 0) {
+        chunks[folded.data.index] = folded.data.data;
       }
-      break;
+      model.steps.set(name, stepView(step, chunks));
     }
-    case 'step.chunk': {
-      const step = model.steps.get(String(data.step));
-      const attempt = Number(data.attempt);
-      const index = Number(data.index);
-      if (!step || attempt < step.attempt || !Number.isInteger(index) || index < 0) break;
-      if (attempt > step.attempt) Object.assign(step, { attempt, chunks: [] });
-      step.chunks[index] = data.data;
-      break;
-    }
-    case 'step.completed': {
-      const step = model.steps.get(String(data.step));
-      if (!step || Number(data.attempt) < step.attempt) break;
-      Object.assign(step, {
-        status: 'completed',
-        finishedAt: at,
-        durationMs: step.durationMs + Number(data.durationMs ?? 0),
-        output: data.output,
-        error: null,
-        retryAt: null,
-      });
-      break;
-    }
-    case 'step.failed': {
-      const step = model.steps.get(String(data.step));
-      if (!step || Number(data.attempt) < step.attempt) break;
-      const retryAt = typeof data.retryAt === 'string' ? data.retryAt : null;
-      Object.assign(step, {
-        status: retryAt ? 'retrying' : 'failed',
-        finishedAt: at,
-        durationMs: step.durationMs + Number(data.durationMs ?? 0),
-        error: asErrorInfo(data.error),
-        retryAt,
-      });
-      if (retryAt) model.wakeAt = retryAt;
-      break;
-    }
-    default:
-      break;
   }
   return 'applied';
 }
@@ -223,7 +196,8 @@ export function describeEvent(event: RunEvent): string {
         data.retryAt ? ` · retry at ${formatTime(String(data.retryAt))}` : ''
       }`;
     default:
-      return json(event.data);
+      // A type newer than this page (the server may be upgraded while it is open).
+      return json((event as { data: unknown }).data);
   }
 }
 
@@ -244,30 +218,31 @@ export function formatTime(iso: string): string {
 }
 
 /**
- * A runs-list row updated by a lifecycle event from the cross-run feed, or `null` when the event is not newer
- * than the row (the row was read after it). Only the feed's run.* events change what a row shows.
+ * A runs-list row updated by a lifecycle event from the cross-run feed (folded by domain), or `null` when the
+ * event is not newer than the row (the row was read after it).
  */
 export function patchRun(run: Run, event: RunEvent): Run | null {
   if (event.runId !== run.id || event.seq <= run.lastSeq) return null;
-  const data = (event.data ?? {}) as Data;
-  const at = event.createdAt;
-  const next: Run = { ...run, lastSeq: event.seq, updatedAt: at };
-  switch (event.type) {
-    case 'run.started':
-      return { ...next, status: 'running', attempts: run.attempts + 1, startedAt: run.startedAt ?? at };
-    case 'run.cancel_requested':
-      return { ...next, cancelRequested: true };
-    case 'run.succeeded':
-      return { ...next, status: 'succeeded', finishedAt: at, output: data.output };
-    case 'run.failed':
-      return { ...next, status: 'failed', finishedAt: at, error: asErrorInfo(data.error) };
-    case 'run.cancelled':
-      return { ...next, status: 'cancelled', finishedAt: at };
-    case 'run.retried':
-      return { ...next, status: 'queued', finishedAt: null, error: null, retries: run.retries + 1 };
-    default:
-      return next;
-  }
+  const folded = recorded(event);
+  const date = (text: string | null) => (text === null ? null : new Date(text));
+  const state = projectEvent(
+    { ...run, startedAt: date(run.startedAt), finishedAt: date(run.finishedAt), wakeAt: null },
+    folded,
+    folded.createdAt,
+  );
+  return {
+    ...run,
+    lastSeq: event.seq,
+    updatedAt: event.createdAt,
+    status: state.status,
+    attempts: state.attempts,
+    retries: state.retries,
+    cancelRequested: state.cancelRequested,
+    startedAt: iso(state.startedAt),
+    finishedAt: iso(state.finishedAt),
+    output: state.output,
+    error: state.error && asErrorInfo(state.error),
+  };
 }
 
 export interface RunFilter {

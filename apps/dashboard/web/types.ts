@@ -1,13 +1,12 @@
 /**
  * The JSON the REST API sends: packages/contract's schemas as they arrive over the wire (dates as ISO strings).
- * Type-only imports: nothing of the contract or zod reaches the bundle.
+ * Type-only imports from the contract: nothing of it or zod reaches the bundle.
  */
 import type {
   errorInfoSchema,
   feedEventSchema,
   runEventSchema,
   runSchema,
-  runStatusSchema,
   workflowSchema,
 } from '@runstream/contract';
 import type { z } from 'zod';
@@ -21,8 +20,8 @@ type Wire<T> = T extends Date
       ? { [K in keyof T]: Wire<T[K]> }
       : T;
 
-export type RunStatus = z.infer<typeof runStatusSchema>;
-export const runStatuses: readonly RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+/** Statuses and the pure folds are domain's, bundled into the page. */
+export { runStatuses, type RunStatus } from '@runstream/domain';
 
 export type ErrorInfo = Wire<z.infer<typeof errorInfoSchema>>;
 export type Run = Wire<z.infer<typeof runSchema>>;

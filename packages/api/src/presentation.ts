@@ -2,9 +2,10 @@ import { ORPCError } from '@orpc/server';
 import type { ErrorInfo, RunEvent } from '@runstream/domain';
 
 /** What a client sees of an event: no idempotency key, and error stacks only when the server allows them. */
-export function presentEvent(event: RunEvent, exposeStacks: boolean) {
+export function presentEvent(event: RunEvent, exposeStacks: boolean): RunEvent {
   const { runId, seq, type, data, createdAt } = event;
-  return { runId, seq, type, data: exposeStacks ? data : withoutStack(data), createdAt };
+  // Rebuilt field by field (to drop the key), which loses the type-to-data pairing TypeScript tracks.
+  return { runId, seq, type, data: exposeStacks ? data : withoutStack(data), createdAt } as RunEvent;
 }
 
 /** `data.error.stack` removed (failed runs and steps record the thrown error). */

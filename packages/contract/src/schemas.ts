@@ -1,13 +1,8 @@
+import { errorInfoSchema, runEventSchema, runStatusSchema, stepStatuses, storedEventSchema } from '@runstream/domain';
 import { z } from 'zod';
 
-export const runStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']);
-
-export const errorInfoSchema = z.object({
-  name: z.string(),
-  message: z.string(),
-  stack: z.string().optional(),
-  code: z.string().optional(),
-});
+// The run vocabulary (statuses, errors, events) is domain's; the contract adds the API's own shapes around it.
+export { errorInfoSchema, runEventSchema, runStatusSchema };
 
 export const runSchema = z.object({
   id: z.string(),
@@ -31,7 +26,7 @@ export const runSchema = z.object({
 
 export const stepSchema = z.object({
   name: z.string(),
-  status: z.enum(['running', 'completed', 'failed', 'retrying']),
+  status: z.enum(stepStatuses),
   attempts: z.number().int(),
   startedAt: z.date(),
   finishedAt: z.date().nullable(),
@@ -41,16 +36,8 @@ export const stepSchema = z.object({
   chunks: z.number().int(),
 });
 
-export const runEventSchema = z.object({
-  runId: z.string(),
-  seq: z.number().int(),
-  type: z.string(),
-  data: z.unknown(),
-  createdAt: z.date(),
-});
-
 /** A run lifecycle event in the cross-run feed; `cursor` resumes the feed right after it. */
-export const feedEventSchema = runEventSchema.extend({ cursor: z.string() });
+export const feedEventSchema = storedEventSchema({ cursor: z.string() });
 
 /** How a run's stream ends: sent as the SSE `done` event once the run is terminal. */
 export const streamEndSchema = z.object({ status: runStatusSchema, lastSeq: z.number().int() });

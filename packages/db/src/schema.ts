@@ -1,3 +1,4 @@
+import { runStatuses } from '@runstream/domain';
 import { sql } from 'drizzle-orm';
 import {
   bigint,
@@ -27,7 +28,7 @@ export const runs = pgTable(
     workflow: text('workflow').notNull(),
     workflowVersion: text('workflow_version'),
     input: jsonb('input').notNull(),
-    status: text('status', { enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] }).notNull(),
+    status: text('status', { enum: runStatuses }).notNull(),
     idempotencyKey: text('idempotency_key'),
     lastSeq: integer('last_seq').notNull().default(0),
     attempts: integer('attempts').notNull().default(0),
@@ -57,7 +58,7 @@ export const runs = pgTable(
     index('runs_wake_idx')
       .on(t.wakeAt)
       .where(sql`${t.status} = 'running' and ${t.leaseOwner} is null`),
-    check('runs_status_check', sql`${t.status} in ('queued', 'running', 'succeeded', 'failed', 'cancelled')`),
+    check('runs_status_check', sql`${t.status} in (${sql.raw(runStatuses.map((status) => `'${status}'`).join(', '))})`),
   ],
 );
 
