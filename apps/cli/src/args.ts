@@ -1,7 +1,5 @@
+import { runStatuses, type RunStatus } from '@runstream/domain';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-
-export const runStatuses = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-export type RunStatus = (typeof runStatuses)[number];
 
 export type Command =
   | { name: 'start'; workflow: string; input: unknown; key?: string; follow: boolean }

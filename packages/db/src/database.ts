@@ -1,3 +1,4 @@
+import { defaults } from '@runstream/domain';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import * as schema from './schema.js';
@@ -11,7 +12,7 @@ export interface DatabaseHandle {
 }
 
 export interface ConnectOptions {
-  /** Pool size. */
+  /** Pool size. Default `defaults.databasePoolSize` (domain). */
   max?: number;
   /** `application_name`, visible in pg_stat_activity. */
   applicationName?: string;
@@ -19,7 +20,7 @@ export interface ConnectOptions {
 
 export function connectDatabase(url: string, options: ConnectOptions = {}): DatabaseHandle {
   const client = postgres(url, {
-    max: options.max ?? 10,
+    max: options.max ?? defaults.databasePoolSize,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'runstream' },
   });
