@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { ValidationError } from './errors.js';
-import { chunkKey, eventTypes, parseEvent } from './events.js';
+import { chunkKey, eventTypes, parseEvent, runEventSchema, storedEventSchema } from './events.js';
 
 function validationError(fn: () => unknown): ValidationError {
   try {
@@ -127,5 +128,23 @@ describe('chunkKey', () => {
     const keys = new Set([chunkKey('s', 1, 0), chunkKey('s', 1, 1), chunkKey('s', 2, 0), chunkKey('t', 1, 0)]);
     expect(keys.size).toBe(4);
     expect(chunkKey('s', 1, 0)).toBe(chunkKey('s', 1, 0));
+  });
+});
+
+describe('stored event schemas', () => {
+  const stored = { runId: 'r', seq: 3, createdAt: new Date(0) };
+
+  it('checks each event’s data against its own type’s schema', () => {
+    const chunk = { ...stored, type: 'step.chunk', data: { step: 's', attempt: 1, index: 0, data: 'x' } };
+    expect(runEventSchema.parse(chunk)).toEqual(chunk);
+    expect(runEventSchema.safeParse({ ...chunk, type: 'step.completed' }).success).toBe(false);
+    expect(runEventSchema.safeParse({ ...chunk, type: 'run.unknown' }).success).toBe(false);
+  });
+
+  it('adds the extra fields to every variant', () => {
+    const feedEvent = storedEventSchema({ cursor: z.string() });
+    const retried = { ...stored, type: 'run.retried', data: {} };
+    expect(feedEvent.safeParse(retried).success).toBe(false);
+    expect(feedEvent.parse({ ...retried, cursor: 'c' })).toEqual({ ...retried, cursor: 'c' });
   });
 });
