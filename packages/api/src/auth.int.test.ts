@@ -1,5 +1,6 @@
 import { safe } from '@orpc/client';
 import { waitForStatus } from '@runstream/testkit';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintReadToken } from './index.js';
 import { clientFor, followWithEventSource, range, startTestApi, TEST_SECRET, type TestApi } from './testing/index.js';
@@ -61,6 +62,35 @@ describe('bearer tokens', () => {
     expect(await call('GET', '/api/runs', FULL)).toMatchObject({ status: 200 });
     expect(await call('GET', '/api/runs', 'another-token')).toMatchObject({ status: 200 });
     expect((await t.client.runs.get({ id: runA })).status).toBe('succeeded');
+  });
+
+  it('are accepted only in the Authorization header: not as ?token= nor as an input `token`, writes included', async () => {
+    const before = await t.runtime.db.execute<{ n: number }>(sql`select count(*)::int as n from runs`);
+    const query = `token=${encodeURIComponent(FULL)}`;
+    const create = '{"workflow": "demo.countdown", "input": {"count": 0}}';
+    for (const [method, path, body] of [
+      ['GET', `/api/runs?${query}`],
+      ['POST', `/api/runs?${query}`, create],
+      ['POST', `/api/runs/${runA}/cancel?${query}`],
+      ['POST', `/api/runs/${runA}/token?${query}`],
+      ['GET', `/api/runs/${runA}?${query}`],
+      ['GET', `/api/runs/${runA}/events?${query}`],
+      ['GET', `/api/runs/${runA}/stream?${query}`],
+      ['GET', `/metrics?${query}`],
+      ['POST', '/rpc/runs/create', JSON.stringify({ json: { workflow: 'demo.countdown', input: { count: 0 }, token: FULL } })],
+      ['POST', '/rpc/runs/list', JSON.stringify({ json: { token: FULL } })],
+      ['POST', '/rpc/runs/get', JSON.stringify({ json: { id: runA, token: FULL } })],
+    ] as const) {
+      const answer = await call(method, path, undefined, body);
+      // RPC wraps its error body in `json`.
+      expect({ status: answer.status, error: answer.json?.json ?? answer.json }, `${method} ${path}`).toMatchObject({
+        status: 401,
+        error: { code: 'UNAUTHORIZED', message: 'an API token is accepted only in the Authorization header' },
+      });
+    }
+    const [error] = await safe(clientFor(t.base).runs.stream({ id: runA, token: FULL }));
+    expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
+    expect(await t.runtime.db.execute<{ n: number }>(sql`select count(*)::int as n from runs`)).toEqual(before);
   });
 
   it('/health/* stays open, /metrics needs a token, the OpenAPI document is public', async () => {
@@ -136,8 +166,15 @@ describe('read tokens', () => {
   it('minted with a past expiry, another secret or altered are refused (401)', async () => {
     const past = mintReadToken(TEST_SECRET, runA, new Date(now - 1));
     const foreign = mintReadToken('some-other-secret-0123456789', runA, new Date(now + TTL));
-    const altered = mintReadToken(TEST_SECRET, runA, new Date(now + TTL)).replace(runA, runB);
-    for (const token of [past, foreign, altered, 'rs1.x.y.z', '']) {
+    const valid = mintReadToken(TEST_SECRET, runA, new Date(now + TTL));
+    const altered = valid.replace(runA, runB);
+    // Base64url decoders skip what is not in the alphabet and ignore padding: the signature must be canonical.
+    const trailing = ['=', '==', '!!', '~~', ' ', '.'].map((junk) => `${valid}${junk}`);
+    // 32 bytes are 43 characters whose last one carries 2 unused bits: setting one decodes to the same bytes.
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const nonCanonical = `${valid.slice(0, -1)}${alphabet[alphabet.indexOf(valid.at(-1)!) ^ 1]}`;
+    expect((await call('GET', `/api/runs/${runA}`, valid)).status).toBe(200);
+    for (const token of [past, foreign, altered, ...trailing, nonCanonical, 'rs1.x.y.z', '']) {
       expect((await call('GET', `/api/runs/${runA}/stream?token=${encodeURIComponent(token)}`)).status, token).toBe(401);
     }
   });

@@ -18,7 +18,19 @@ export interface ApiAuthConfig {
 /** Who a request acts as: a full API client, or the holder of a read token for one run. */
 export type Principal = { kind: 'full' } | { kind: 'read'; runId: string; expiresAt: Date };
 
-export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: 'missing' | 'invalid' | 'expired' };
+/**
+ * A presented token and where it came from: the `Authorization` header, or a `?token=` query parameter or the
+ * input's `token` field (for clients that cannot send headers, `EventSource`). Only read tokens count there: an
+ * API token would end up in URLs, logs and histories, and a link could make a browser write with it.
+ */
+export interface Credential {
+  token: string;
+  from: 'header' | 'parameter';
+}
+
+export type AuthResult =
+  | { ok: true; principal: Principal }
+  | { ok: false; reason: 'missing' | 'invalid' | 'expired' | 'not-in-header' };
 
 const READ_TOKEN_VERSION = 'rs1';
 export const DEFAULT_READ_TOKEN_TTL_MS = 15 * 60_000;
@@ -47,21 +59,34 @@ export function verifyReadToken(
   const [, runId, expires, signature] = parts as [string, string, string, string];
   if (!/^\d{1,16}$/.test(expires) || runId === '') return 'invalid';
   const expected = sign(secret, `${READ_TOKEN_VERSION}.${runId}.${expires}`);
-  const given = Buffer.from(signature, 'base64url');
+  const given = decodeBase64urlStrictly(signature);
+  if (given === null) return 'invalid';
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'invalid';
   const expiresAt = Number(expires);
   if (expiresAt <= nowMs) return 'expired';
   return { runId, expiresAt: new Date(expiresAt) };
 }
 
+/**
+ * Base64url without padding, in its one canonical spelling, or null. Node's decoder skips characters outside the
+ * alphabet and ignores unused trailing bits, so `sig=`, `sig!!` or a changed last character would decode to the
+ * same bytes and pass as the same signature.
+ */
+function decodeBase64urlStrictly(text: string): Buffer | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.toString('base64url') === text ? bytes : null;
+}
+
 /** The credential a request presents: `Authorization: Bearer <t>`, else the `token` query parameter. */
-export function requestCredential(headers: IncomingHttpHeaders, url: URL): string | undefined {
+export function requestCredential(headers: IncomingHttpHeaders, url: URL): Credential | undefined {
   const header = headers.authorization;
   if (header !== undefined) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match ? match[1] : '';
+    return { token: match?.[1] ?? '', from: 'header' };
   }
-  return url.searchParams.get('token') ?? undefined;
+  const parameter = url.searchParams.get('token');
+  return parameter === null ? undefined : { token: parameter, from: 'parameter' };
 }
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
@@ -80,15 +105,15 @@ export function createAuthenticator(config: ApiAuthConfig) {
   return {
     /** True when no tokens are configured: every call is allowed. */
     open,
-    authenticate(credential: string | undefined): AuthResult {
+    authenticate(credential: Credential | undefined): AuthResult {
       if (open) return { ok: true, principal: { kind: 'full' } };
       if (credential === undefined) return { ok: false, reason: 'missing' };
       // Compare digests (equal length) against every token, without stopping at the first match.
-      const given = digest(credential);
+      const given = digest(credential.token);
       let full = false;
       for (const known of tokenDigests) full = timingSafeEqual(given, known) || full;
-      if (full) return { ok: true, principal: { kind: 'full' } };
-      const read = verifyReadToken(config.readTokenSecret, credential, now());
+      if (full) return credential.from === 'header' ? { ok: true, principal: { kind: 'full' } } : { ok: false, reason: 'not-in-header' };
+      const read = verifyReadToken(config.readTokenSecret, credential.token, now());
       if (read === 'invalid' || read === 'expired') return { ok: false, reason: read };
       return { ok: true, principal: { kind: 'read', ...read } };
     },
@@ -104,6 +129,7 @@ export const unauthorizedMessages = {
   missing: 'a valid bearer token is required',
   invalid: 'the token is not valid',
   expired: 'the read token has expired',
+  'not-in-header': 'an API token is accepted only in the Authorization header',
 } as const;
 
 export function forbidden(message: string) {

@@ -7,6 +7,7 @@ export {
   type ApiAuthConfig,
   type Authenticator,
   type AuthResult,
+  type Credential,
   type Principal,
 } from './auth.js';
 export { createRouter, type ApiContext, type ApiRouter } from './router.js';

@@ -4,7 +4,7 @@ import { InvalidCursorError, RunNotFoundError, type ErrorInfo } from '@runstream
 import type { Engine } from '@runstream/engine';
 import { decodeFeedCursor } from '@runstream/event-log';
 import type { Runtime } from '@runstream/runtime';
-import { assertCanRead, forbidden, unauthorizedMessages, type Authenticator } from './auth.js';
+import { assertCanRead, forbidden, unauthorizedMessages, type Authenticator, type Credential } from './auth.js';
 import { badRequest, type ApiLogger } from './errors.js';
 import { currentFeedCursor, feedStream } from './feed-stream.js';
 import { checkHealth, type ApiQueue } from './health.js';
@@ -14,7 +14,7 @@ import type { ReadGate, StreamSettings, StreamTracker } from './stream-control.j
 
 /** What the HTTP layer hands every call: the presented credential; `resHeaders` comes from ResponseHeadersPlugin. */
 export interface ApiContext {
-  credential: string | undefined;
+  credential: Credential | undefined;
   resHeaders?: Headers;
 }
 
@@ -49,7 +49,8 @@ export function createRouter(deps: RouterDeps) {
     // The raw input (not validated yet) may carry the contract's `token` field: a read token sent in the body
     // (RPC) rather than in the URL. A header or `?token=` takes precedence.
     const inputToken = (input as { token?: unknown } | undefined)?.token;
-    const result = auth.authenticate(context.credential ?? (typeof inputToken === 'string' ? inputToken : undefined));
+    const credential = context.credential ?? (typeof inputToken === 'string' ? { token: inputToken, from: 'parameter' as const } : undefined);
+    const result = auth.authenticate(credential);
     if (!result.ok) throw new ORPCError('UNAUTHORIZED', { status: 401, message: unauthorizedMessages[result.reason] });
     if (result.principal.kind === 'read' && !readTokenProcedures.has(path.join('.'))) {
       throw forbidden('a read token only grants reading and streaming its run');

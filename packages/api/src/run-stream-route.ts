@@ -3,7 +3,7 @@ import { inputs } from '@runstream/contract';
 import { fieldPath, RunNotFoundError } from '@runstream/domain';
 import type { Runtime } from '@runstream/runtime';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { assertCanRead, unauthorizedMessages, type Authenticator } from './auth.js';
+import { assertCanRead, unauthorizedMessages, type Authenticator, type Credential } from './auth.js';
 import { badRequest, toApiErrorOrFault, type ApiLogger, type FieldIssue } from './errors.js';
 import { sseFrame } from './presentation.js';
 import { runEventStream, seqAfterLastEventId } from './run-stream.js';
@@ -43,7 +43,7 @@ function sendError(res: ServerResponse, error: ORPCError<string, unknown>): void
 export async function serveRunStream(
   req: IncomingMessage,
   res: ServerResponse,
-  request: { id: string; url: URL; credential: string | undefined },
+  request: { id: string; url: URL; credential: Credential | undefined },
   deps: RunStreamRouteDeps,
 ): Promise<void> {
   // A disconnect aborts the stream (so does the server closing, through the tracker). Listened for before any

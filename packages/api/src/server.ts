@@ -8,7 +8,7 @@ import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4';
 import { contract } from '@runstream/contract';
 import type { Runtime } from '@runstream/runtime';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createAuthenticator, requestCredential, type ApiAuthConfig } from './auth.js';
+import { createAuthenticator, requestCredential, unauthorizedMessages, type ApiAuthConfig, type Credential } from './auth.js';
 import { errorBody, toApiErrorOrFault, type ApiLogger } from './errors.js';
 import { healthRoutes, type ApiQueue } from './health.js';
 import { createRouteTable, send, type Route } from './http-routing.js';
@@ -59,7 +59,7 @@ type ClientInterceptor = NonNullable<StandardHandlerOptions<ApiContext>['clientI
 type RequestInterceptor = NonNullable<StandardHandlerOptions<ApiContext>['interceptors']>[number];
 
 /** A route of the API server: every handler also gets the credential the request presents. */
-type ApiRoute = Route<{ credential: string | undefined }>;
+type ApiRoute = Route<{ credential: Credential | undefined }>;
 
 function notFound(res: ServerResponse, method: string, path: string): void {
   send(res, 404, errorBody('NOT_FOUND', 404, `no route ${method} ${path}`));
@@ -163,7 +163,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
       path: '/metrics',
       handle: async ({ res, credential }) => {
         const result = auth.authenticate(credential);
-        if (!result.ok) return send(res, 401, errorBody('UNAUTHORIZED', 401, 'a valid bearer token is required'));
+        if (!result.ok) return send(res, 401, errorBody('UNAUTHORIZED', 401, unauthorizedMessages[result.reason]));
         if (result.principal.kind !== 'full') return send(res, 403, errorBody('FORBIDDEN', 403, 'a read token does not grant metrics'));
         const text = await renderMetrics({ runtime, queue, openStreams: (kind) => streams.count(kind), logger, timeoutMs: checkTimeoutMs });
         send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8');
