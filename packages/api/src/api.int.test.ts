@@ -80,14 +80,63 @@ describe('REST routes', () => {
     const idempotencyKey = `once-${Date.now()}`;
     const body = JSON.stringify({ workflow: 'demo.countdown', input: { count: 0 }, idempotencyKey });
     const responses = await Promise.all(Array.from({ length: 50 }, () => request('POST', '/api/runs', body)));
-    expect(responses.map((r) => r.status)).toEqual(Array(50).fill(201));
+    expect(responses.map((r) => r.status).sort()).toEqual([...Array(49).fill(200), 201]);
     const ids = new Set(responses.map((r) => (r.json.run as { id: string }).id));
     expect(ids.size).toBe(1);
     expect(responses.filter((r) => r.json.created === true)).toHaveLength(1);
+    expect(responses.find((r) => r.json.created === true)?.status).toBe(201);
     const [row] = await t.runtime.db.execute<{ n: number }>(
       sql`select count(*)::int as n from runs where idempotency_key = ${idempotencyKey}`,
     );
     expect(row?.n).toBe(1);
+  });
+});
+
+describe('idempotency keys', () => {
+  const create = (idempotencyKey: string, input: unknown, workflow = 'demo.countdown') =>
+    request('POST', '/api/runs', JSON.stringify({ workflow, input, idempotencyKey }));
+
+  it('a repeated identical request answers 200 with the same run (201 only when created)', async () => {
+    const key = `repeat-${Date.now()}`;
+    const first = await create(key, { count: 0, intervalMs: 1 });
+    expect(first).toMatchObject({ status: 201, json: { created: true } });
+    const again = await create(key, { intervalMs: 1, count: 0 });
+    expect(again).toMatchObject({ status: 200, json: { created: false, run: { id: (first.json.run as { id: string }).id } } });
+    const overRpc = await t.client.runs.create({ workflow: 'demo.countdown', input: { count: 0, intervalMs: 1 }, idempotencyKey: key });
+    expect(overRpc).toMatchObject({ created: false, run: { id: (first.json.run as { id: string }).id } });
+  });
+
+  it('reused with another workflow or input: 409 IDEMPOTENCY_KEY_REUSED naming the run, nothing written', async () => {
+    const key = `reuse-${Date.now()}`;
+    const first = await create(key, { count: 0 });
+    const id = (first.json.run as { id: string }).id;
+    await waitForStatus(t.runtime, id);
+    const before = await countRows();
+    for (const [workflow, input] of [
+      ['demo.countdown', { count: 1 }],
+      ['demo.sleep', { ms: 1 }],
+    ] as const) {
+      const reused = await create(key, input, workflow);
+      expect(reused, reused.text).toMatchObject({
+        status: 409,
+        json: { code: 'IDEMPOTENCY_KEY_REUSED', status: 409, data: { id, field: 'idempotencyKey' } },
+      });
+      expect(reused.text).not.toContain('"count"');
+    }
+    const [error] = await safe(t.client.runs.create({ workflow: 'demo.countdown', input: { count: 2 }, idempotencyKey: key }));
+    expect(isDefinedError(error)).toBe(true);
+    expect(error).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', status: 409, data: { id } });
+    expect(await countRows()).toEqual(before);
+    expect(t.faults).toEqual([]);
+  });
+
+  it('with a lone surrogate: 400 naming idempotencyKey, nothing written', async () => {
+    const before = await countRows();
+    for (const key of ['"k\\ud800"', '"k\\udfff"']) {
+      const response = await request('POST', '/api/runs', `{"workflow": "demo.countdown", "input": {"count": 0}, "idempotencyKey": ${key}}`);
+      expect(response, response.text).toMatchObject({ status: 400, json: { code: 'BAD_REQUEST', data: { field: 'idempotencyKey' } } });
+    }
+    expect(await countRows()).toEqual(before);
   });
 });
 

@@ -2,6 +2,7 @@ import { ORPCError, ValidationError as InputValidationError } from '@orpc/server
 import {
   ConcurrencyError,
   fieldPath,
+  IdempotencyKeyReusedError,
   InvalidCursorError,
   RunNotFoundError,
   RunStatusConflictError,
@@ -70,6 +71,14 @@ export function toApiError(error: unknown): ORPCError<string, unknown> | null {
       status: 409,
       message: error.message,
       data: { id: error.runId, status: error.status },
+      cause: error,
+    });
+  }
+  if (error instanceof IdempotencyKeyReusedError) {
+    return new ORPCError('IDEMPOTENCY_KEY_REUSED', {
+      status: 409,
+      message: error.message,
+      data: { id: error.runId, field: error.field },
       cause: error,
     });
   }

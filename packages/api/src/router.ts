@@ -12,10 +12,14 @@ import { presentEvent, presentRun } from './presentation.js';
 import { runEventStream, seqAfterLastEventId } from './run-stream.js';
 import type { ReadGate, StreamSettings, StreamTracker } from './stream-control.js';
 
-/** What the HTTP layer hands every call: the presented credential; `resHeaders` comes from ResponseHeadersPlugin. */
+/**
+ * What the HTTP layer hands every call: the presented credential; `resHeaders` comes from ResponseHeadersPlugin;
+ * `successStatus` (REST only) lets a handler answer with another 2xx than its route declares.
+ */
 export interface ApiContext {
   credential: Credential | undefined;
   resHeaders?: Headers;
+  successStatus?: { status?: number };
 }
 
 export interface RouterDeps {
@@ -68,12 +72,14 @@ export function createRouter(deps: RouterDeps) {
 
   return os.router({
     runs: {
-      create: authed.runs.create.handler(async ({ input }) => {
+      create: authed.runs.create.handler(async ({ input, context }) => {
         const { run, created } = await engine.startRun({
           workflow: input.workflow,
           input: input.input,
           ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
         });
+        // A repeat (same key, workflow and input) created nothing: 200 with the run, not the route's 201.
+        if (!created && context.successStatus) context.successStatus.status = 200;
         return { run: present(run), created };
       }),
 

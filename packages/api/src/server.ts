@@ -57,6 +57,15 @@ export interface ApiServer {
 
 type ClientInterceptor = NonNullable<StandardHandlerOptions<ApiContext>['clientInterceptors']>[number];
 type RequestInterceptor = NonNullable<StandardHandlerOptions<ApiContext>['interceptors']>[number];
+type RootInterceptor = NonNullable<StandardHandlerOptions<ApiContext>['rootInterceptors']>[number];
+
+/** oRPC routes declare one success status; this applies the one a handler chose in `context.successStatus`. */
+const applySuccessStatus: RootInterceptor = async (options) => {
+  const successStatus: NonNullable<ApiContext['successStatus']> = {};
+  const result = await options.next({ ...options, context: { ...options.context, successStatus } });
+  if (!result.matched || successStatus.status === undefined || result.response.status >= 300) return result;
+  return { ...result, response: { ...result.response, status: successStatus.status } };
+};
 
 /** A route of the API server: every handler also gets the credential the request presents. */
 type ApiRoute = Route<{ credential: Credential | undefined }>;
@@ -129,7 +138,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     interceptors: [mapMalformedRequests],
   });
   const rpc = new RPCHandler<ApiContext>(router, handlerOptions());
-  const openapi = new OpenAPIHandler<ApiContext>(router, handlerOptions());
+  const openapi = new OpenAPIHandler<ApiContext>(router, { ...handlerOptions(), rootInterceptors: [applySuccessStatus] });
 
   let spec: Promise<string> | null = null;
   const openapiDocument = () =>

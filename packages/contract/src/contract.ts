@@ -36,7 +36,23 @@ const runErrors = {
 export const contract = {
   runs: {
     create: base
-      .route({ method: 'POST', path: '/runs', successStatus: 201, summary: 'Start a run (idempotent with a key)' })
+      .route({
+        method: 'POST',
+        path: '/runs',
+        successStatus: 201,
+        summary: 'Start a run (idempotent with a key)',
+        description:
+          '201 with `created: true` when the run was started; 200 with `created: false` and the same run when the ' +
+          'idempotency key already started one with the same workflow and input; 409 `IDEMPOTENCY_KEY_REUSED` when it ' +
+          'started one with another workflow or input.',
+      })
+      .errors({
+        IDEMPOTENCY_KEY_REUSED: {
+          status: 409,
+          message: 'this idempotency key already started a run with a different workflow or input',
+          data: z.object({ id: z.string(), field: z.literal('idempotencyKey') }),
+        },
+      })
       .input(inputs.createRun)
       .output(z.object({ run: runSchema, created: z.boolean() })),
     list: base

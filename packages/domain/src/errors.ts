@@ -83,6 +83,18 @@ export class UnknownWorkflowError extends RunstreamError {
   }
 }
 
+/**
+ * A create with an idempotency key that already started a run with another workflow or input: a client bug (a
+ * key reused for a different request), not a retry. Nothing was written. The message names the run, not the input.
+ */
+export class IdempotencyKeyReusedError extends RunstreamError {
+  readonly code = 'IDEMPOTENCY_KEY_REUSED';
+  readonly field = 'idempotencyKey';
+  constructor(readonly runId: string) {
+    super(`this idempotency key already started run ${runId} with a different workflow or input`);
+  }
+}
+
 /** An operation that needs the run in another status (cancel a finished run, retry one that did not fail). */
 export class RunStatusConflictError extends RunstreamError {
   readonly code = 'RUN_STATUS_CONFLICT';

@@ -1,4 +1,4 @@
-import { InvalidCursorError, ManualClock, ValidationError, type RunStatus } from '@runstream/domain';
+import { IdempotencyKeyReusedError, InvalidCursorError, ManualClock, ValidationError, type RunStatus } from '@runstream/domain';
 import { outbox, runEvents, runs } from '@runstream/db';
 import { and, count, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,22 +88,51 @@ describe('create', () => {
     }
   });
 
-  it('returns the first run for a repeated idempotency key, even with different input', async () => {
-    const first = await runtime.runs.create({ workflow: 'idem.seq', input: { v: 1 }, idempotencyKey: 'idem-seq-1' });
-    const second = await runtime.runs.create({ workflow: 'idem.seq', input: { v: 2 }, idempotencyKey: 'idem-seq-1' });
+  it('returns the first run for a repeated idempotency key with the same workflow and input (in any key order)', async () => {
+    const first = await runtime.runs.create({ workflow: 'idem.seq', input: { v: 1, w: [1, { a: 1, b: 2 }] }, idempotencyKey: 'idem-seq-1' });
+    const second = await runtime.runs.create({ workflow: 'idem.seq', input: { w: [1, { b: 2, a: 1 }], v: 1 }, idempotencyKey: 'idem-seq-1' });
     expect(first.created).toBe(true);
     expect(second.created).toBe(false);
     expect(second.run).toEqual(first.run);
-    expect(second.run.input).toEqual({ v: 1 });
     expect(await runtime.runs.getByIdempotencyKey('idem-seq-1')).toEqual(first.run);
     expect(await runtime.runs.getByIdempotencyKey('never-used')).toBeNull();
+  });
+
+  it('refuses a repeated idempotency key with another workflow or input (IdempotencyKeyReusedError) and writes nothing', async () => {
+    const { run } = await runtime.runs.create({ workflow: 'idem.reuse', input: { v: 1 }, idempotencyKey: 'idem-reuse-1' });
+    const before = await Promise.all([countRows(runs), countRows(runEvents), countRows(outbox)]);
+    for (const [workflow, input] of [
+      ['idem.reuse', { v: 2 }],
+      ['idem.reuse', { v: 1, extra: null }],
+      ['idem.reuse', [{ v: 1 }]],
+      ['idem.other', { v: 1 }],
+    ] as const) {
+      const error = await rejection(runtime.runs.create({ workflow, input, idempotencyKey: 'idem-reuse-1' }));
+      expect(error, JSON.stringify([workflow, input])).toBeInstanceOf(IdempotencyKeyReusedError);
+      expect(error).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED', field: 'idempotencyKey', runId: run.id });
+      // The message names the run, never the input (it ends up in logs).
+      expect((error as Error).message).not.toContain('"v"');
+    }
+    expect(await Promise.all([countRows(runs), countRows(runEvents), countRows(outbox)])).toEqual(before);
+  });
+
+  it('refuses idempotency keys with lone surrogates, which would otherwise meet as U+FFFD', async () => {
+    const before = await countRows(runs);
+    for (const idempotencyKey of ['idem-\ud800', 'idem-\udc00', '\ud83d']) {
+      const error = await rejection(runtime.runs.create({ workflow: 'idem.surrogate', input: 1, idempotencyKey }));
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).field).toBe('idempotencyKey');
+    }
+    expect(await countRows(runs)).toBe(before);
+    // A well-formed pair is an ordinary key.
+    expect((await runtime.runs.create({ workflow: 'idem.surrogate', input: 1, idempotencyKey: 'idem-\ud83d\ude00' })).created).toBe(true);
   });
 
   it('50 concurrent creates with one idempotency key make exactly one run and one run.created', async () => {
     const key = 'idem-concurrent-50';
     const workflow = 'idem.concurrent';
     const results = await Promise.allSettled(
-      Array.from({ length: 50 }, (_, i) => runtime.runs.create({ workflow, input: { i }, idempotencyKey: key })),
+      Array.from({ length: 50 }, () => runtime.runs.create({ workflow, input: { n: 1 }, idempotencyKey: key })),
     );
     const rejected = results.filter((result) => result.status === 'rejected');
     expect(rejected.map((result) => String(result.reason))).toEqual([]);

@@ -1,5 +1,6 @@
 import {
   applyEvent,
+  IdempotencyKeyReusedError,
   InvalidCursorError,
   parseWith,
   runStatuses,
@@ -60,9 +61,20 @@ export interface RunPage {
 const createRunSchema = z.object({
   workflow: z.string().min(1).max(200),
   input: z.json(),
-  idempotencyKey: z.string().min(1).max(300).optional(),
+  // PostgreSQL would store a lone surrogate as U+FFFD, so different keys would meet as one.
+  // (With the u flag a surrogate pair is one code point, so \p{Cs} matches only lone halves.)
+  idempotencyKey: z.string().min(1).max(300).refine((key) => !/\p{Cs}/u.test(key), 'must not contain lone surrogates').optional(),
   workflowVersion: z.string().max(200).optional(),
 });
+
+/** JSON with object keys sorted at every level: equal for values jsonb stores as equal, whatever their key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, nested: unknown) =>
+    nested !== null && typeof nested === 'object' && !Array.isArray(nested)
+      ? Object.fromEntries(Object.entries(nested).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : nested,
+  );
+}
 
 const listSchema = z.object({
   workflow: z.string().min(1).optional(),
@@ -115,8 +127,10 @@ export function createRunRepository({ db, clock, onAppended }: RunRepositoryConf
 
   /**
    * Creates a run and its `run.created` event (seq 1) in one statement. With an idempotency key, a second call
-   * returns the first call's run: the insert hits the unique index and we read the winner instead. The statement
-   * is autocommitted, so a conflict aborts nothing the caller holds.
+   * with the same workflow and input returns the first call's run (`created: false`): the insert hits the unique
+   * index and we read the winner instead; another workflow or input is an `IdempotencyKeyReusedError`. A run's
+   * workflow and input never change, so the stored ones are what the first call sent. The statement is
+   * autocommitted, so a conflict aborts nothing the caller holds.
    */
   async function create(input: CreateRunInput): Promise<{ run: Run; created: boolean }> {
     const { workflow, idempotencyKey, workflowVersion, input: runInput } = parseWith(createRunSchema, input);
@@ -140,7 +154,12 @@ export function createRunRepository({ db, clock, onAppended }: RunRepositoryConf
     } catch (error) {
       if (idempotencyKey && pgErrorCode(error) === '23505' && pgErrorConstraint(error) === 'runs_idempotency_key_key') {
         const existing = await getByIdempotencyKey(idempotencyKey);
-        if (existing) return { run: existing, created: false };
+        if (existing) {
+          if (existing.workflow !== workflow || canonicalJson(existing.input) !== canonicalJson(runInput)) {
+            throw new IdempotencyKeyReusedError(existing.id);
+          }
+          return { run: existing, created: false };
+        }
       }
       throw error;
     }
