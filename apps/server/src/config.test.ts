@@ -25,6 +25,7 @@ describe('parseConfig', () => {
       workerConcurrency: 8,
       leaseMs: 30_000,
       databasePoolSize: 10,
+      startupTimeoutMs: 10_000,
       dataDir: join(repoRoot, '.runstream'),
       embeddedPgPort: 54329,
       logLevel: 'info',
@@ -45,6 +46,7 @@ describe('parseConfig', () => {
         WORKER_CONCURRENCY: '32',
         RUNSTREAM_LEASE_MS: '5000',
         DATABASE_POOL_SIZE: '4',
+        RUNSTREAM_STARTUP_TIMEOUT_MS: '2500',
         RUNSTREAM_DATA_DIR: 'data',
         EMBEDDED_PG_PORT: '55000',
         LOG_LEVEL: 'debug',
@@ -63,6 +65,7 @@ describe('parseConfig', () => {
       workerConcurrency: 32,
       leaseMs: 5_000,
       databasePoolSize: 4,
+      startupTimeoutMs: 2_500,
       dataDir: '/srv/data',
       embeddedPgPort: 55000,
       logLevel: 'debug',
@@ -77,6 +80,9 @@ describe('parseConfig', () => {
     expect(problems({ PORT: 'abc' })).toEqual(['PORT must be an integer between 1 and 65535, got "abc"']);
     expect(problems({ PORT: '70000' })).toEqual(['PORT must be an integer between 1 and 65535, got "70000"']);
     expect(problems({ PORT: '80.5' })).toEqual(['PORT must be an integer between 1 and 65535, got "80.5"']);
+    expect(problems({ RUNSTREAM_STARTUP_TIMEOUT_MS: '0' })).toEqual([
+      'RUNSTREAM_STARTUP_TIMEOUT_MS must be an integer between 100 and 3600000, got "0"',
+    ]);
     expect(problems({ RUNSTREAM_ROLE: 'scheduler' })).toEqual(['RUNSTREAM_ROLE must be one of api, worker, all, got "scheduler"']);
     expect(problems({ WORKER_CONCURRENCY: '0' })).toEqual(['WORKER_CONCURRENCY must be an integer between 1 and 1000, got "0"']);
     expect(problems({ RUNSTREAM_LEASE_MS: '500' })).toEqual(['RUNSTREAM_LEASE_MS must be an integer between 1000 and 3600000, got "500"']);

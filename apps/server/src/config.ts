@@ -31,6 +31,8 @@ export interface ServerConfig {
   leaseMs: number;
   /** Connections in the server's PostgreSQL pool (the runtime's; the LISTEN connection and the queue's come on top). */
   databasePoolSize: number;
+  /** How long startup waits for the job queue's backend (Redis, or the queue's PostgreSQL schema) to answer. */
+  startupTimeoutMs: number;
   dataDir: string;
   embeddedPgPort: number;
   logLevel: LogLevel;
@@ -176,6 +178,7 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: integer('WORKER_CONCURRENCY', 1, 1_000, defaults.workerConcurrency),
   RUNSTREAM_LEASE_MS: integer('RUNSTREAM_LEASE_MS', 1_000, 3_600_000, defaults.leaseMs),
   DATABASE_POOL_SIZE: integer('DATABASE_POOL_SIZE', 1, 1_000, defaults.databasePoolSize),
+  RUNSTREAM_STARTUP_TIMEOUT_MS: integer('RUNSTREAM_STARTUP_TIMEOUT_MS', 100, 3_600_000, 10_000),
   RUNSTREAM_DATA_DIR: optional(z.string()),
   EMBEDDED_PG_PORT: integer('EMBEDDED_PG_PORT', 1, 65_535, 54329),
   LOG_LEVEL: oneOf('LOG_LEVEL', logLevels, 'info'),
@@ -201,6 +204,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd: string
     workerConcurrency: e.WORKER_CONCURRENCY,
     leaseMs: e.RUNSTREAM_LEASE_MS,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    startupTimeoutMs: e.RUNSTREAM_STARTUP_TIMEOUT_MS,
     dataDir: resolve(cwd, e.RUNSTREAM_DATA_DIR ?? join(repoRoot, '.runstream')),
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     logLevel: e.LOG_LEVEL,

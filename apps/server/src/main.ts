@@ -24,6 +24,8 @@ if (envFile) logger.info({ file: envFile }, 'read configuration from .env (the e
 
 let server: StartedServer | null = null;
 let stopping: string | null = null;
+/** Aborted by a signal during startup: startServer gives up, releases what it built, and we exit 0. */
+const startup = new AbortController();
 
 async function shutdown(reason: string, code: number) {
   logger.info({ reason }, 'shutting down');
@@ -54,8 +56,9 @@ function onSignal(signal: NodeJS.Signals) {
   }
   stopping = signal;
   firstSignalAt = Date.now();
-  // During startup, shut down as soon as the server is up (what is half built is released by startServer).
+  // During startup, startServer stops after its current step and releases what it built.
   if (server) void shutdown(signal, 0);
+  else startup.abort(new Error(`${signal} during startup`));
 }
 process.on('SIGTERM', onSignal);
 process.on('SIGINT', onSignal);
@@ -70,9 +73,14 @@ process.on('unhandledRejection', (error) => {
 try {
   // Loaded only now, so a configuration error is reported without loading the whole server first.
   const { startServer } = await import('./server.js');
-  server = await startServer(config, { logger });
+  server = await startServer(config, { logger, signal: startup.signal });
 } catch (error) {
+  if (startup.signal.aborted) {
+    logger.info({ reason: stopping }, 'stopped during startup');
+    process.exit(0);
+  }
   logger.fatal({ err: error }, `startup failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(error instanceof ConfigError ? 2 : 1);
 }
+// A signal after startup's last check: it finished anyway, so shut down now.
 if (stopping) void shutdown(stopping, 0);

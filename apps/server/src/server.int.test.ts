@@ -1,4 +1,5 @@
-import { createTestDatabase, type TestDatabase } from '@runstream/testkit';
+import { createTestDatabase, testServices, type TestDatabase } from '@runstream/testkit';
+import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -143,5 +144,90 @@ describe('server process (role all, PostgreSQL queue backend)', () => {
     started.push(openHost);
     expect(await exitOf(openHost)).toEqual({ code: 2, signal: null });
     expect(openHost.raw()).toMatch(/HOST "0\.0\.0\.0" is not a loopback address, and RUNSTREAM_API_TOKEN is not set/);
+  });
+});
+
+/** A TCP forwarder to `target` on `port`, which the test opens and cuts: Redis as the server sees it. */
+async function forward(port: number, target: URL): Promise<{ cut(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createNetServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      socket.on('error', () => {});
+    }
+    client.pipe(upstream).pipe(client);
+    client.once('close', () => upstream.destroy());
+    upstream.once('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    async cut() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+describe('an unreachable Redis (REDIS_URL)', () => {
+  const env = async (redisUrl: string, timeoutMs: number) => ({
+    DATABASE_URL: database.url,
+    RUNSTREAM_NAMESPACE: database.name,
+    PORT: String(await freePort()),
+    REDIS_URL: redisUrl,
+    RUNSTREAM_STARTUP_TIMEOUT_MS: String(timeoutMs),
+  });
+  const isDown = (line: { msg: string }) => line.msg === 'Redis is unreachable';
+  const isUp = (line: { msg: string }) => line.msg === 'Redis is reachable';
+
+  it('stops startup after RUNSTREAM_STARTUP_TIMEOUT_MS: exit 1, one fatal JSON line, one line for the outage, no raw traces', async () => {
+    const node = spawnServer(await env('redis://127.0.0.1:1', 2_000));
+    started.push(node);
+    expect(await exitOf(node, 25_000)).toEqual({ code: 1, signal: null });
+    const fatal = node.logs.filter((line) => line.level === 'fatal');
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]!.msg).toMatch(/^startup failed: Redis \(redis:\/\/127\.0\.0\.1:1\/?\) did not answer within 2000 ms/);
+    // ioredis retried many times meanwhile: one line says it is down, with the reason.
+    expect(node.logs.filter(isDown)).toEqual([expect.objectContaining({ level: 'error', error: expect.stringContaining('ECONNREFUSED') })]);
+    expect(node.logs.filter((line) => line.level === 'unparsed')).toEqual([]);
+    expect(node.raw()).not.toMatch(/^\s+at /m);
+  });
+
+  it('ends on SIGTERM while startup waits for it (exit 0)', async () => {
+    const node = spawnServer(await env('redis://127.0.0.1:1', 600_000));
+    started.push(node);
+    await node.waitForLog(isDown);
+    node.signal('SIGTERM');
+    expect(await exitOf(node, 15_000)).toEqual({ code: 0, signal: null });
+    expect(node.raw()).not.toMatch(/^\s+at /m);
+  });
+
+  it('logs one line per change when it comes, goes and comes back', async () => {
+    const port = await freePort();
+    const target = new URL(testServices().redisUrl);
+    const node = spawnServer(await env(`redis://127.0.0.1:${port}`, 600_000));
+    started.push(node);
+    await node.waitForLog(isDown);
+    let redis = await forward(port, target);
+    await node.waitForLog((line) => /node ready$/.test(line.msg));
+    expect(node.logs.filter(isUp)).toHaveLength(1);
+
+    await redis.cut();
+    await node.waitForLog(() => node.logs.filter(isDown).length === 2);
+    redis = await forward(port, target);
+    await node.waitForLog(() => node.logs.filter(isUp).length === 2);
+    // Back in service: a run goes through the queue to completion.
+    const url = (node.logs.find((line) => /node ready$/.test(line.msg))!.url as string);
+    const created = await api<{ run: Run }>(`${url}/api/runs`, { body: { workflow: 'demo.countdown', input: { count: 1, intervalMs: 0 } } });
+    expect(created.status).toBe(201);
+    expect((await waitForRun(url, created.body.run.id, (r) => terminal.has(r.status), 'terminal')).status).toBe('succeeded');
+    expect(node.logs.filter(isDown)).toHaveLength(2);
+    expect(node.logs.filter((line) => line.level === 'unparsed')).toEqual([]);
+
+    node.signal('SIGTERM');
+    expect(await exitOf(node)).toEqual({ code: 0, signal: null });
+    await redis.cut();
   });
 });

@@ -19,6 +19,11 @@ export interface StartServerOptions {
   logger?: Logger;
   /** Engine timings, for tests that want a fast handoff. */
   engine?: { shutdownGraceMs?: number; sweepIntervalMs?: number; leaseMs?: number; instanceStaleMs?: number };
+  /**
+   * Aborted to give up starting (a SIGTERM during startup): startup stops after the step in progress (each is
+   * bounded; waiting for the queue's backend ends at once), releases what it built and rejects with the reason.
+   */
+  signal?: AbortSignal;
 }
 
 export interface StartedServer {
@@ -40,6 +45,28 @@ const READ_TOKEN_TTL_MS = 15 * 60_000;
 const HTTP_DRAIN_MS = 5_000;
 
 /**
+ * Resolves when `ready` does; rejects after `timeoutMs` saying `what` did not answer, or when `signal` aborts. The
+ * wait it gives up on keeps going until its owner is closed.
+ */
+async function waitForDependency(ready: Promise<void>, what: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort = () => {};
+  try {
+    await Promise.race([
+      ready,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not answer within ${timeoutMs} ms (RUNSTREAM_STARTUP_TIMEOUT_MS)`)), timeoutMs);
+        onAbort = () => reject(signal?.reason);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
  * The composition root of a Runstream process: PostgreSQL (given, or embedded), migrations, runtime, job queue,
  * engine, HTTP server, wired by role. Everything it builds is released by `close()`; nothing is module-level, so
  * tests can start several servers in one process.
@@ -47,6 +74,7 @@ const HTTP_DRAIN_MS = 5_000;
 export async function startServer(config: ServerConfig, options: StartServerOptions = {}): Promise<StartedServer> {
   const began = performance.now();
   const logger = options.logger ?? createLogger(config.logLevel);
+  const { signal } = options;
   const problem = bindingProblem(config);
   if (problem) throw new ConfigError([problem]);
 
@@ -78,11 +106,13 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       });
       teardown.push({ name: 'embedded postgres', run: () => embedded.stop() });
       databaseUrl = embedded.url;
+      signal?.throwIfAborted();
     }
 
     const migrating = performance.now();
     await migrateDatabase(databaseUrl);
     logger.info({ ms: Math.round(performance.now() - migrating) }, 'migrations applied');
+    signal?.throwIfAborted();
 
     const runtime: Runtime = await createRuntime({
       databaseUrl,
@@ -97,6 +127,11 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       connection: config.redisUrl
         ? { backend: 'redis', redisUrl: config.redisUrl }
         : { backend: 'postgres', databaseUrl },
+      // One line per change (ioredis retries every second or so while Redis is away).
+      onConnectionChange: (state, error) => {
+        if (state === 'up') logger.info({ dependency: 'redis' }, 'Redis is reachable');
+        else logger.error({ dependency: 'redis', error: error?.message }, 'Redis is unreachable');
+      },
     });
     const engine: Engine = createEngine({
       runtime,
@@ -110,11 +145,18 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     // engine.close() finishes in-flight steps, hands their runs off, then closes the queue.
     teardown.push({ name: 'engine', run: () => engine.close() });
 
+    // Without this bound an unreachable Redis would hold startup forever (BullMQ waits for it without end).
+    const queueBackend = config.redisUrl ? `Redis (${redact(config.redisUrl)})` : "the queue's PostgreSQL";
+    await waitForDependency(queue.waitUntilReady(), queueBackend, config.startupTimeoutMs, signal);
+
     runtime.start();
     if (config.role !== 'api') await engine.startWorker();
 
+    signal?.throwIfAborted();
+
     const http = await startHttp(config, { runtime, engine, queue, logger });
     teardown.push({ name: 'http', run: () => http.close() });
+    signal?.throwIfAborted();
 
     logger.info(
       {

@@ -1,4 +1,5 @@
 import { createPostgresBackend, Queue, Worker, withBackend } from 'bullmq';
+import { Redis } from 'ioredis';
 import type { EnqueueOptions, JobHandler, JobQueue, RunJob } from './job-queue.js';
 
 export type QueueBackendConfig =
@@ -15,7 +16,14 @@ export interface BullQueueConfig {
   keepFinishedSeconds?: number;
   /** PostgreSQL backend: connections per BullMQ object's pool. Default 5. */
   poolSize?: number;
+  /**
+   * Redis backend: called when Redis becomes reachable (`up`) or stops being so (`down`, with the error), once per
+   * change rather than per reconnect attempt. Connection errors are not printed anywhere else.
+   */
+  onConnectionChange?: (state: 'up' | 'down', error?: Error) => void;
 }
+
+type ConnectionState = 'connecting' | 'up' | 'down';
 
 const QUEUE_NAME = 'runs';
 
@@ -47,13 +55,31 @@ export function createBullQueue(config: BullQueueConfig): JobQueue {
   const defaultJobOptions = { removeOnComplete: keep, removeOnFail: keep, attempts: 1 };
   let queue: Queue<RunJob>;
   let makeWorker: (handler: JobHandler, concurrency: number) => Worker<RunJob>;
+  let releaseConnection = () => {};
+  let closed = false;
 
   if (config.connection.backend === 'redis') {
     const connection = redisOptions(config.connection.redisUrl);
     const prefix = config.namespace;
-    queue = new Queue<RunJob>(QUEUE_NAME, { connection, prefix, defaultJobOptions });
+    // The queue's connection is made here rather than by BullMQ: its events tell when Redis comes and goes
+    // (BullMQ does not pass `ready` on), and with a listener on `error` ioredis prints nothing itself.
+    const client = new Redis(connection);
+    let state: ConnectionState = 'connecting';
+    const change = (next: 'up' | 'down', error?: Error) => {
+      if (state === next || closed) return;
+      state = next;
+      config.onConnectionChange?.(next, error);
+    };
+    client.on('ready', () => change('up'));
+    client.on('error', (error: Error) => change('down', error));
+    client.on('close', () => change('down', new Error('the connection to Redis was closed')));
+    queue = new Queue<RunJob>(QUEUE_NAME, { connection: client, prefix, defaultJobOptions });
+    // The same errors as the client's, re-emitted: BullMQ prints them when nothing listens.
+    queue.on('error', () => {});
     makeWorker = (handler, concurrency) =>
       new Worker<RunJob>(QUEUE_NAME, (job) => handler(job.data), { connection, prefix, concurrency });
+    // BullMQ leaves a connection it was given open.
+    releaseConnection = () => client.disconnect();
   } else {
     const Postgres = withBackend(createPostgresBackend);
     const connection = {
@@ -74,7 +100,6 @@ export function createBullQueue(config: BullQueueConfig): JobQueue {
   // On the PostgreSQL backend an add racing (or after) `close()` never settles; a caller awaiting it (the outbox
   // drainer, via the dispatcher) would then hang forever. So adds are refused once closing, and close waits for
   // the adds in flight.
-  let closed = false;
   const adding = new Set<Promise<unknown>>();
 
   return {
@@ -110,6 +135,9 @@ export function createBullQueue(config: BullQueueConfig): JobQueue {
         active: counts.active ?? 0,
       };
     },
+    async waitUntilReady() {
+      await queue.waitUntilReady();
+    },
     async ping() {
       await queue.getJobCounts('active');
     },
@@ -120,7 +148,11 @@ export function createBullQueue(config: BullQueueConfig): JobQueue {
       closed = true;
       await worker?.close();
       await Promise.allSettled(adding);
-      await queue.close();
+      try {
+        await queue.close();
+      } finally {
+        releaseConnection();
+      }
     },
   };
 }

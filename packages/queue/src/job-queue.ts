@@ -24,6 +24,8 @@ export interface JobQueue {
   closeWorker(): Promise<void>;
   /** Jobs waiting, delayed and active (for metrics and health). */
   counts(): Promise<{ waiting: number; delayed: number; active: number }>;
+  /** Resolves once the backend answers; until then it keeps trying (callers bound the wait). */
+  waitUntilReady(): Promise<void>;
   /** Throws when the backend is unreachable. */
   ping(): Promise<void>;
   /** Deletes every job of this namespace (tests, and tearing a deployment down). */
