@@ -12,7 +12,10 @@ import postgres from 'postgres';
 import type { Logger } from './logger.js';
 
 export interface EmbeddedPostgresOptions {
-  /** RUNSTREAM_DATA_DIR: the cluster lives in `<dataDir>/pgdata`, its password in `<dataDir>/pg-password`. */
+  /**
+   * RUNSTREAM_DATA_DIR: the cluster lives in `<dataDir>/pgdata`, the superuser's password in
+   * `<dataDir>/pg-password`, the app role's in `<dataDir>/pg-app-password`.
+   */
   dataDir: string;
   port: number;
   /** The database to create if it is missing. */
@@ -23,13 +26,20 @@ export interface EmbeddedPostgresOptions {
 }
 
 export interface EmbeddedPostgres {
-  /** URL of `database`, with the password in it. */
+  /** URL of `database` for the app role (no superuser), with the password in it. */
   url: string;
   /** Stops PostgreSQL (fast shutdown: clients are disconnected), waiting until it is down. */
   stop(): Promise<void>;
 }
 
 const USER = 'postgres';
+/** The role the server works as: no superuser, owner of its database (so migrations can run). */
+const APP_ROLE = 'runstream';
+/**
+ * Sessions of the app role end a transaction left idle this long. The feed reads below the cluster-wide xmin, so
+ * an idle transaction anywhere would hold it back for as long as it stays open.
+ */
+const IDLE_IN_TRANSACTION_TIMEOUT = '60s';
 const execFileAsync = promisify(execFile);
 
 interface Binaries {
@@ -301,19 +311,84 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   try {
     const base = `postgres://${USER}:${password}@127.0.0.1:${port}`;
+    const appPassword = readOrCreatePassword(join(dataDir, 'pg-app-password'));
     const admin = postgres(`${base}/postgres`, { max: 1, onnotice: () => {} });
     try {
+      const [role] = await admin`select 1 from pg_roles where rolname = ${APP_ROLE}`;
+      // A password cannot be a bound parameter here; it is hex (readOrCreatePassword checks).
+      const attributes = `login nosuperuser nocreatedb nocreaterole noreplication nobypassrls password '${appPassword}'`;
+      await admin.unsafe(`${role ? 'alter' : 'create'} role ${APP_ROLE} with ${attributes}`);
+      await admin.unsafe(`alter role ${APP_ROLE} set idle_in_transaction_session_timeout = '${IDLE_IN_TRANSACTION_TIMEOUT}'`);
       const [exists] = await admin`select 1 from pg_database where datname = ${database}`;
       if (!exists) {
-        await admin`create database ${admin(database)}`;
-        log.info({ database }, 'created the database');
+        await admin`create database ${admin(database)} owner ${admin(APP_ROLE)}`;
+        log.info({ database, owner: APP_ROLE }, 'created the database');
+      } else {
+        await admin`alter database ${admin(database)} owner to ${admin(APP_ROLE)}`;
       }
     } finally {
       await admin.end({ timeout: 5 });
     }
-    return { url: `${base}/${database}`, stop };
+    await handOverObjects(`${base}/${database}`);
+    return { url: `postgres://${APP_ROLE}:${appPassword}@127.0.0.1:${port}/${database}`, stop };
   } catch (error) {
     await stop().catch(() => {});
     throw error;
+  }
+}
+
+/** The password in `file`, or a new random one written there. Hex only: it is spliced into SQL. */
+function readOrCreatePassword(file: string): string {
+  if (existsSync(file)) {
+    const password = readFileSync(file, 'utf8').trim();
+    if (!/^[0-9a-f]{32,}$/.test(password)) throw new Error(`${file} does not hold a password made by Runstream: delete it to get a new one`);
+    return password;
+  }
+  const password = randomBytes(24).toString('hex');
+  writeFileSync(file, `${password}\n`, { mode: 0o600 });
+  return password;
+}
+
+/**
+ * Makes the app role the owner of everything in its database outside the system schemas. Servers before the app
+ * role existed ran migrations as the superuser, so their tables, types and schemas (drizzle's and the queue's
+ * included) belong to it; the app role could not use them. Sequences owned by a column move with their table.
+ */
+async function handOverObjects(url: string): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`
+      do $$
+      declare
+        app oid := '${APP_ROLE}'::regrole;
+        item record;
+      begin
+        for item in select nspname from pg_namespace
+          where nspowner <> app and nspname not like 'pg\\_%' and nspname <> 'information_schema'
+        loop
+          execute format('alter schema %I owner to ${APP_ROLE}', item.nspname);
+        end loop;
+        for item in select c.oid::regclass as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where c.relowner <> app and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+            and n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'
+            and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype in ('a', 'i'))
+        loop
+          execute format('alter table %s owner to ${APP_ROLE}', item.name);
+        end loop;
+        for item in select t.oid::regtype as name from pg_type t join pg_namespace n on n.oid = t.typnamespace
+          where t.typowner <> app and t.typtype in ('e', 'd', 'c')
+            and (t.typrelid = 0 or (select relkind from pg_class where oid = t.typrelid) = 'c')
+            and n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'
+        loop
+          execute format('alter type %s owner to ${APP_ROLE}', item.name);
+        end loop;
+        for item in select p.oid::regprocedure as name, p.prokind from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+          where p.proowner <> app and n.nspname not like 'pg\\_%' and n.nspname <> 'information_schema'
+        loop
+          execute format('alter %s %s owner to ${APP_ROLE}', case item.prokind when 'p' then 'procedure' else 'function' end, item.name);
+        end loop;
+      end $$`);
+  } finally {
+    await sql.end({ timeout: 5 });
   }
 }

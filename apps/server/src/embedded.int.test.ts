@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { api, exitOf, freePort, poll, startServerProcess, type ServerProcess } from './testing/server-process.js';
 
@@ -10,6 +11,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'rs-embedded-'));
 chmodSync(dataDir, 0o755);
 const pidFile = join(dataDir, 'pgdata', 'postmaster.pid');
 const started: ServerProcess[] = [];
+const secret = (file: string) => readFileSync(join(dataDir, file), 'utf8').trim();
 
 afterAll(async () => {
   for (const server of started) server.signal('SIGTERM');
@@ -39,6 +41,25 @@ describe('the embedded default (no DATABASE_URL)', () => {
     expect(first.ready).toMatchObject({ database: 'embedded', queue: 'postgres', role: 'all' });
     expect(first.server.logs.some((line) => line.msg === 'initialising a new PostgreSQL cluster')).toBe(true);
     expect(existsSync(join(dataDir, 'pgdata', 'PG_VERSION'))).toBe(true);
+
+    // The server works as a role of its own that is no superuser, and an idle transaction cannot hold back the
+    // feed (the cluster-wide xmin) for longer than its timeout.
+    const port = env.EMBEDDED_PG_PORT;
+    const admin = postgres(`postgres://postgres:${secret('pg-password')}@127.0.0.1:${port}/runstream`, { max: 1, onnotice: () => {} });
+    const app = postgres(`postgres://runstream:${secret('pg-app-password')}@127.0.0.1:${port}/runstream`, { max: 1, onnotice: () => {} });
+    try {
+      const sessions = await admin`select distinct usename from pg_stat_activity where datname = 'runstream' and pid <> pg_backend_pid()`;
+      expect(sessions.map((row) => row.usename)).toEqual(['runstream']);
+      expect(await admin`select rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = 'runstream'`).toEqual([
+        { rolsuper: false, rolcreaterole: false, rolcreatedb: false },
+      ]);
+      const [database] = await admin`select pg_get_userbyid(datdba) as owner from pg_database where datname = 'runstream'`;
+      expect(database).toEqual({ owner: 'runstream' });
+      const [setting] = await app`show idle_in_transaction_session_timeout`;
+      expect(setting).toEqual({ idle_in_transaction_session_timeout: '1min' });
+    } finally {
+      await Promise.all([admin.end({ timeout: 5 }), app.end({ timeout: 5 })]);
+    }
 
     const ready = await api<{ status: string }>(`${first.url}/health/ready`);
     expect(ready).toMatchObject({ status: 200, body: { status: 'ok' } });
