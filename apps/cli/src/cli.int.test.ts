@@ -119,10 +119,14 @@ describe('the runstream CLI against the real API', () => {
     expect(rest.map((e) => e.seq)).toEqual(stored.map((_, i) => i + 1));
     expect(done).toEqual({ done: { status: 'succeeded', lastSeq: stored.length } });
 
-    // The same key again: the existing run, not a new one.
-    const again = await cli(['--json', '--url', url, 'start', 'demo.tokens', '--input', '{"text":"a b"}', '--key', 'json-1']).done;
+    // The same key and request again: the existing run, not a new one.
+    const again = await cli(['--json', '--url', url, 'start', 'demo.tokens', '--input', '{"intervalMs":0,"text":"a b"}', '--key', 'json-1']).done;
     expect(again.code).toBe(0);
     expect(jsonLines(again.stdout)).toEqual([expect.objectContaining({ created: false, run: expect.objectContaining({ id: run.id }) })]);
+    // The same key for another input: refused, naming the code.
+    const reused = await cli(['--json', '--url', url, 'start', 'demo.tokens', '--input', '{"text":"a b"}', '--key', 'json-1']).done;
+    expect(reused.code).toBe(3);
+    expect(reused.stderr).toContain('IDEMPOTENCY_KEY_REUSED');
   });
 
   it('lists runs, gets one, lists workflows', async () => {
