@@ -49,6 +49,7 @@ const HTTP_DRAIN_MS = 5_000;
  * wait it gives up on keeps going until its owner is closed.
  */
 async function waitForDependency(ready: Promise<void>, what: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
   let timer: NodeJS.Timeout | undefined;
   let onAbort = () => {};
   try {
