@@ -8,9 +8,9 @@
 const layers = {
   'packages/domain': [],
   'packages/db': ['packages/domain'],
-  'packages/event-log': ['packages/db'],
-  'packages/runs': ['packages/event-log'],
-  'packages/outbox': ['packages/runs'],
+  'packages/store': ['packages/db'],
+  'packages/notify': ['packages/store'],
+  'packages/outbox': ['packages/notify'],
   'packages/runtime': ['packages/outbox'],
   'packages/queue': [],
   'packages/engine': ['packages/runtime', 'packages/queue'],

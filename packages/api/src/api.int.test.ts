@@ -1,6 +1,6 @@
 import { isDefinedError, safe } from '@orpc/client';
 import { waitForStatus } from '@runstream/testkit';
-import { sql } from 'drizzle-orm';
+import { countRunsAndEvents, countRunsWithIdempotencyKey } from '@runstream/store/testing';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,11 +15,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function countRows(): Promise<{ runs: number; events: number }> {
-  const [row] = await t.runtime.db.execute<{ runs: number; events: number }>(
-    sql`select (select count(*) from runs)::int as runs, (select count(*) from run_events)::int as events`,
-  );
-  return row!;
+function countRows(): Promise<{ runs: number; events: number }> {
+  return countRunsAndEvents(t.runtime.store);
 }
 
 async function request(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
@@ -85,10 +82,7 @@ describe('REST routes', () => {
     expect(ids.size).toBe(1);
     expect(responses.filter((r) => r.json.created === true)).toHaveLength(1);
     expect(responses.find((r) => r.json.created === true)?.status).toBe(201);
-    const [row] = await t.runtime.db.execute<{ n: number }>(
-      sql`select count(*)::int as n from runs where idempotency_key = ${idempotencyKey}`,
-    );
-    expect(row?.n).toBe(1);
+    expect(await countRunsWithIdempotencyKey(t.runtime.store, idempotencyKey)).toBe(1);
   });
 });
 

@@ -1,18 +1,13 @@
 import { withEventMeta } from '@orpc/server';
 import { lifecycleEventTypes } from '@runstream/domain';
-import { encodeFeedCursor, positionBeforeTransaction } from '@runstream/event-log';
 import type { Runtime } from '@runstream/runtime';
-import { sql } from 'drizzle-orm';
 import { toApiErrorOrFault } from './errors.js';
 import { presentEvent, streamAbortedError } from './presentation.js';
 import { Wakeups, type StreamContext, type StreamSettings } from './stream-control.js';
 
 /** The feed position right after everything `readAll` can return now: only what commits from here on follows. */
-export async function currentFeedCursor(runtime: Pick<Runtime, 'db'>): Promise<string> {
-  const [row] = await runtime.db.execute<{ xmin: string }>(sql`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`);
-  if (!row) throw new Error('no snapshot');
-  // readAll returns transactions older than the reader's xmin; every transaction from xmin on is still to come.
-  return encodeFeedCursor(positionBeforeTransaction(BigInt(row.xmin)));
+export function currentFeedCursor(runtime: Pick<Runtime, 'store'>): Promise<string> {
+  return runtime.store.feed.currentCursor();
 }
 
 /**

@@ -1,6 +1,6 @@
 import { getEventMeta } from '@orpc/client';
 import { waitForStatus } from '@runstream/testkit';
-import { sql } from 'drizzle-orm';
+import { snapshotXmin } from '@runstream/store/testing';
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './testing/index.js';
@@ -70,8 +70,7 @@ describe('feed stream', () => {
     await waitForStatus(t.runtime, before.id);
 
     // The feed starts at the oldest transaction in flight when it opens (cluster-wide): nothing older is sent.
-    const [snapshot] = await t.runtime.db.execute<{ xmin: string }>(sql`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`);
-    const xminBefore = BigInt(snapshot!.xmin);
+    const xminBefore = await snapshotXmin(t.runtime.store);
     const feed = openFeed(`${t.base}/api/feed/stream`);
     try {
       await feed.opened;

@@ -1,6 +1,5 @@
 import type { JobQueue } from '@runstream/queue';
 import type { Runtime } from '@runstream/runtime';
-import { sql } from 'drizzle-orm';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiLogger } from './errors.js';
 import { createRouteTable, send, type Route } from './http-routing.js';
@@ -38,13 +37,13 @@ async function probe(check: () => Promise<unknown>, ms: number, what: string, lo
 
 /** PostgreSQL `select 1` and the queue's ping, each bounded by `timeoutMs`. */
 export async function checkHealth(
-  runtime: Pick<Runtime, 'db'>,
+  runtime: Pick<Runtime, 'store'>,
   queue: ApiQueue,
   timeoutMs: number,
   logger: ApiLogger,
 ): Promise<HealthReport> {
   const [postgres, queueCheck] = await Promise.all([
-    probe(() => runtime.db.execute(sql`select 1`), timeoutMs, 'postgres', logger),
+    probe(() => runtime.store.ping(), timeoutMs, 'postgres', logger),
     probe(() => queue.ping(), timeoutMs, 'queue', logger),
   ]);
   return {
@@ -54,7 +53,7 @@ export async function checkHealth(
 }
 
 export interface HealthCheckConfig {
-  runtime: Pick<Runtime, 'db'>;
+  runtime: Pick<Runtime, 'store'>;
   queue: ApiQueue;
   /** Bound on each dependency check, ms. Default 2 s. */
   timeoutMs?: number;

@@ -1,11 +1,10 @@
 import { runStatuses } from '@runstream/domain';
 import type { Runtime } from '@runstream/runtime';
-import { sql } from 'drizzle-orm';
 import type { ApiLogger } from './errors.js';
 import { withTimeout, type ApiQueue } from './health.js';
 
 export interface MetricsSources {
-  runtime: Pick<Runtime, 'db' | 'clock' | 'bus'>;
+  runtime: Pick<Runtime, 'store' | 'bus'>;
   queue: ApiQueue;
   openStreams(kind: 'run' | 'feed'): number;
   logger: ApiLogger;
@@ -50,13 +49,12 @@ export async function renderMetrics({ runtime, queue, openStreams, logger, timeo
       up.push({ labels: { source: name }, value: 0 });
     }
   };
-  const { db } = runtime;
+  const { store } = runtime;
 
   await source(
     'runs',
-    () => db.execute<{ status: string; count: number }>(sql`select status, count(*)::int as count from runs group by status`),
-    (rows) => {
-      const byStatus = new Map(rows.map((row) => [row.status, Number(row.count)]));
+    () => store.metrics.runsByStatus(),
+    (byStatus) => {
       out.metric(
         'runstream_runs',
         'gauge',
@@ -68,30 +66,21 @@ export async function renderMetrics({ runtime, queue, openStreams, logger, timeo
 
   await source(
     'events',
-    // The identity sequence behind run_events.position: one read, however large the log (counts rolled-back
-    // appends too, so it is an upper bound).
-    () =>
-      db.execute<{ appended: string | null }>(
-        sql`select pg_sequence_last_value(pg_get_serial_sequence('run_events', 'position')::regclass)::text as appended`,
-      ),
-    ([row]) => {
+    () => store.metrics.eventsAppended(),
+    (appended) => {
       out.metric('runstream_events_appended_total', 'counter', 'Events appended to run logs (position sequence).', [
-        { value: Number(row?.appended ?? 0) },
+        { value: appended },
       ]);
     },
   );
 
   await source(
     'outbox',
-    () =>
-      db.execute<{ pending: number; oldest_age: number | null }>(sql`
-        select count(*)::int as pending,
-          extract(epoch from (${runtime.clock.now().toISOString()}::timestamptz - min(created_at)))::float8 as oldest_age
-        from outbox where published_at is null and failed_at is null`),
-    ([row]) => {
-      out.metric('runstream_outbox_pending', 'gauge', 'Outbox rows not yet published.', [{ value: Number(row?.pending ?? 0) }]);
+    () => store.metrics.outboxBacklog(),
+    (backlog) => {
+      out.metric('runstream_outbox_pending', 'gauge', 'Outbox rows not yet published.', [{ value: backlog.pending }]);
       out.metric('runstream_outbox_lag_seconds', 'gauge', 'Age of the oldest unpublished outbox row (0 when none).', [
-        { value: Math.max(0, Number(row?.oldest_age ?? 0)) },
+        { value: backlog.oldestAgeSeconds },
       ]);
     },
   );

@@ -2,7 +2,7 @@ import { implement, ORPCError } from '@orpc/server';
 import { contract } from '@runstream/contract';
 import { InvalidCursorError, RunNotFoundError, type ErrorInfo } from '@runstream/domain';
 import type { Engine } from '@runstream/engine';
-import { decodeFeedCursor } from '@runstream/event-log';
+import { decodeFeedCursor } from '@runstream/store';
 import type { Runtime } from '@runstream/runtime';
 import { assertCanRead, forbidden, unauthorizedMessages, type Authenticator, type Credential } from './auth.js';
 import { badRequest, type ApiLogger } from './errors.js';

@@ -1,5 +1,5 @@
 import { getEventMeta } from '@orpc/client';
-import { RunEventBus, type BusSignal } from '@runstream/outbox';
+import { RunEventBus, type BusSignal } from '@runstream/notify';
 import { testBackends, waitForSeq, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEventStream } from './run-stream.js';

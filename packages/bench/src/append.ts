@@ -68,7 +68,9 @@ const database = await scratchDatabase('append');
 let runtime: Runtime | undefined;
 try {
   runtime = await createRuntime({ databaseUrl: database.url, namespace: database.name, poolSize: 40 });
-  const { db, eventLog } = runtime;
+  const { eventLog } = runtime;
+  // The raw-INSERT reference runs on the store's own pool, so both sides share driver and connections.
+  const { db } = runtime.store;
   await db.execute(sql`create table bench_raw (
     id bigserial primary key, run_id uuid, data jsonb, created_at timestamptz default now())`);
   const [server] = await db.execute<{ version: string; sync: string }>(

@@ -3,7 +3,7 @@ export * from './validation.js';
 export * from './events.js';
 export * from './run-state.js';
 export * from './clock.js';
-export * from './notifications.js';
+export * from './run-appended.js';
 export * from './step-history.js';
 export * from './backoff.js';
 export * from './defaults.js';

@@ -1,9 +1,9 @@
 import { isTerminal, type RunEvent } from '@runstream/domain';
+import { countEventsAfter, lastEventPosition } from '@runstream/store/testing';
 import { testBackends, waitForStatus, waitUntil } from '@runstream/testkit';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEngine, type TestEngine } from './testing/index.js';
 import { crashChunk, crashStepOutput, crashWorkflow } from './testing/crash-workflow.js';
@@ -87,18 +87,12 @@ async function spawnWorker(t: TestEngine, instanceId: string): Promise<WorkerChi
   }
 }
 
-async function lastPosition(t: TestEngine): Promise<string> {
-  const [row] = await t.runtime.db.execute<{ position: string }>(
-    sql`select coalesce(max(position), 0)::text as position from run_events`,
-  );
-  return row!.position;
+function lastPosition(t: TestEngine): Promise<string> {
+  return lastEventPosition(t.runtime.store);
 }
 
-async function eventsSince(t: TestEngine, position: string): Promise<number> {
-  const [row] = await t.runtime.db.execute<{ n: number }>(
-    sql`select count(*)::int as n from run_events where position > ${position}::bigint`,
-  );
-  return row!.n;
+function eventsSince(t: TestEngine, position: string): Promise<number> {
+  return countEventsAfter(t.runtime.store, position);
 }
 
 async function unfinished(t: TestEngine, runIds: string[]): Promise<number> {

@@ -1,8 +1,7 @@
 import type { Clock } from '@runstream/domain';
-import type { Database } from '@runstream/db';
 import type { OutboxMessage, OutboxPublisher } from '@runstream/outbox';
-import { sql } from 'drizzle-orm';
 import type { JobQueue } from '@runstream/queue';
+import type { Store } from '@runstream/store';
 
 /** Event types after which a run needs a worker now. */
 const startTypes: ReadonlySet<string> = new Set(['run.created', 'run.retried', 'run.cancel_requested']);
@@ -13,7 +12,7 @@ const suspendTypes: ReadonlySet<string> = new Set(['run.sleeping', 'step.failed'
  * Turns drained outbox messages into jobs. The job id is derived from the message (run and last seq), so a
  * message published twice — the outbox is at-least-once — still makes one job.
  */
-export function createDispatcher(db: Database, queue: JobQueue, clock: Clock): OutboxPublisher {
+export function createDispatcher(store: Pick<Store, 'runs'>, queue: JobQueue, clock: Clock): OutboxPublisher {
   return {
     async publish(message: OutboxMessage) {
       const jobId = `${message.runId}-${message.lastSeq}`;
@@ -22,11 +21,9 @@ export function createDispatcher(db: Database, queue: JobQueue, clock: Clock): O
         return;
       }
       if (!message.eventTypes.some((type) => suspendTypes.has(type))) return;
-      const [run] = await db.execute<{ wake_at: string | null }>(sql`
-        select wake_at::text from runs
-        where id = ${message.runId} and status = 'running' and lease_owner is null and wake_at is not null`);
-      if (!run?.wake_at) return;
-      const delayMs = Math.max(0, new Date(run.wake_at).getTime() - clock.now().getTime());
+      const wakeAt = await store.runs.suspendedWakeAt(message.runId);
+      if (!wakeAt) return;
+      const delayMs = Math.max(0, wakeAt.getTime() - clock.now().getTime());
       await queue.enqueue({ runId: message.runId, reason: 'wake' }, { jobId, delayMs });
     },
   };

@@ -7,7 +7,7 @@ import {
   type RunEvent,
   type StepSummary,
 } from '@runstream/domain';
-import type { Run, RunPage } from '@runstream/runs';
+import type { Run, RunPage } from '@runstream/store';
 import type { Runtime } from '@runstream/runtime';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -16,7 +16,6 @@ import { ShutdownSignal } from './signals.js';
 import { createExecutor } from './executor.js';
 import { createInstanceRegistry, type Instance } from './instances.js';
 import type { JobQueue } from '@runstream/queue';
-import { createLeaseStore } from './leases.js';
 import { WorkflowRegistry, type WorkflowInfo } from './registry.js';
 import { createSweeper } from './sweeper.js';
 import type { WorkflowDefinition } from './workflow.js';
@@ -63,15 +62,14 @@ export function createEngine(config: EngineConfig) {
   const instanceId = config.instanceId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const onError = config.onError ?? ((error, where) => console.error(`[runstream:engine:${where}]`, error));
   const workflows = new WorkflowRegistry(config.workflows);
-  const leases = createLeaseStore(runtime.db, runtime.clock);
-  const registry = createInstanceRegistry(runtime.db, runtime.clock, instanceId, concurrency);
-  const sweep = createSweeper(runtime.db, queue, runtime.clock, { overdueMs: Math.max(sweepIntervalMs, 1_000) });
-  const removeDispatcher = runtime.addPublisher(createDispatcher(runtime.db, queue, runtime.clock));
+  const registry = createInstanceRegistry(runtime.store, instanceId, concurrency);
+  const sweep = createSweeper(runtime.store, queue, { overdueMs: Math.max(sweepIntervalMs, 1_000) });
+  const removeDispatcher = runtime.addPublisher(createDispatcher(runtime.store, queue, runtime.clock));
 
   let draining = false;
   const executor = createExecutor({
     runtime,
-    leases,
+    leases: runtime.store.leases,
     workflows,
     queue,
     instanceId,

@@ -1,15 +1,15 @@
 import { foldStepHistory, isTerminal, LeaseLostError, type RunEvent } from '@runstream/domain';
-import type { EventLog } from '@runstream/event-log';
+import type { EventLog } from '@runstream/store';
 import type { Runtime } from '@runstream/runtime';
 import { RunCancelledSignal, ShutdownSignal, StepFailedError, Suspension } from './signals.js';
 import { createWorkflowContext, errorInfo, toJson } from './workflow-context.js';
 import type { JobQueue, RunJob } from '@runstream/queue';
-import type { LeaseStore } from './leases.js';
+import type { Leases } from '@runstream/store';
 import type { WorkflowRegistry } from './registry.js';
 
 export interface ExecutorConfig {
   runtime: Runtime;
-  leases: LeaseStore;
+  leases: Leases;
   workflows: WorkflowRegistry;
   queue: JobQueue;
   /** This engine instance: the lease owner written on the run. */

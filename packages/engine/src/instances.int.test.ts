@@ -1,10 +1,9 @@
-import { instances } from '@runstream/db';
+import { insertInstance, leaseOf } from '@runstream/store/testing';
 import { testBackends, waitForStatus, waitUntil } from '@runstream/testkit';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
-import { createLeaseStore } from './leases.js';
-import { leaseOf, outline, startedBy } from './testing/facts.js';
+import { outline, startedBy } from './testing/facts.js';
 import { oneStepWorkflow } from './testing/one-step-workflow.js';
 
 const oneStep = oneStepWorkflow('test.instances');
@@ -56,14 +55,14 @@ describe.each(testBackends)('instance registry on %s', (backend) => {
     const live = `live-${backend}`;
     // A run the ghost took and crashed in: leased for 10 minutes, so only the reaper can free it in time.
     const { run } = await t.engine.startRun({ workflow: oneStep.name, input: {} });
-    const leases = createLeaseStore(t.runtime.db, t.runtime.clock);
+    const leases = t.runtime.store.leases;
     const lease = await leases.acquire(run.id, ghost, { leaseMs: 600_000 });
     if (lease.kind !== 'acquired') throw new Error(`expected the lease, got ${lease.kind}`);
     const fence = { token: lease.token };
     await t.runtime.eventLog.append(run.id, [{ type: 'run.started', data: { attempt: 1, workerId: ghost } }], { fence });
     await t.runtime.eventLog.append(run.id, [{ type: 'step.started', data: { step: 'only', attempt: 1 } }], { fence });
     const silentSince = new Date(Date.now() - 3_600_000);
-    await t.runtime.db.insert(instances).values({
+    await insertInstance(t.runtime.store, {
       id: ghost,
       host: 'ghost-host',
       pid: 1,
@@ -99,6 +98,6 @@ describe.each(testBackends)('instance registry on %s', (backend) => {
       'step.completed:only#2',
       'run.succeeded',
     ]);
-    expect((await leaseOf(t.runtime.db, run.id)).token).toBe(lease.token + 1);
+    expect((await leaseOf(t.runtime.store, run.id)).token).toBe(lease.token + 1);
   });
 });

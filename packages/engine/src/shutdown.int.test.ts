@@ -1,8 +1,9 @@
 import { testBackends, waitForEvent, waitForStatus } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { leaseOf } from '@runstream/store/testing';
 import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
-import { gate, leaseOf, outline, startedBy, type Gate } from './testing/facts.js';
+import { gate, outline, startedBy, type Gate } from './testing/facts.js';
 import { defineWorkflow } from './workflow.js';
 
 const LEASE_MS = 60_000;
@@ -50,7 +51,7 @@ describe.each(testBackends)('graceful shutdown on %s', (backend) => {
     const { run } = await t.engine.startRun({ workflow: threeSteps.name, input: {} });
     await waitForEvent(t.runtime, run.id, 'step.started');
     await heldFor(run.id).entered;
-    expect((await leaseOf(t.runtime.db, run.id)).owner).toBe(`shutdown-A-${backend}`);
+    expect((await leaseOf(t.runtime.store, run.id)).owner).toBe(`shutdown-A-${backend}`);
 
     // Shut A down while step `one` is in flight; the step then finishes.
     const closing = a.close();
@@ -65,7 +66,7 @@ describe.each(testBackends)('graceful shutdown on %s', (backend) => {
       'step.completed:one#1',
     ]);
     expect((await t.runtime.runs.get(run.id))!.status).toBe('running');
-    expect(await leaseOf(t.runtime.db, run.id)).toMatchObject({ owner: null, expiresAt: null });
+    expect(await leaseOf(t.runtime.store, run.id)).toMatchObject({ owner: null, expiresAt: null });
     expect((await t.queue.counts()).waiting).toBe(1); // the handoff job
 
     // B starts on the same namespace and resumes the run from the handoff job, long before any lease expiry.

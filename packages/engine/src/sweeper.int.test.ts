@@ -1,9 +1,8 @@
 import { createBullQueue, type JobQueue, type RunJob } from '@runstream/queue';
+import { expireLease } from '@runstream/store/testing';
 import { testBackends, waitForStatus } from '@runstream/testkit';
-import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
-import { createLeaseStore } from './leases.js';
 import { gate, outline, startedBy } from './testing/facts.js';
 import { oneStepWorkflow } from './testing/one-step-workflow.js';
 
@@ -60,12 +59,12 @@ describe.each(testBackends)('the sweeper on %s, when a job is lost with the work
 
     // A worker took the lease, started the step and died; its lease has run out.
     const ghost = `ghost-${backend}`;
-    const lease = await createLeaseStore(t.runtime.db, t.runtime.clock).acquire(run.id, ghost, { leaseMs: 60_000 });
+    const lease = await t.runtime.store.leases.acquire(run.id, ghost, { leaseMs: 60_000 });
     if (lease.kind !== 'acquired') throw new Error(`expected the lease, got ${lease.kind}`);
     const fence = { token: lease.token };
     await t.runtime.eventLog.append(run.id, [{ type: 'run.started', data: { attempt: 1, workerId: ghost } }], { fence });
     await t.runtime.eventLog.append(run.id, [{ type: 'step.started', data: { step: 'only', attempt: 1 } }], { fence });
-    await t.runtime.db.execute(sql`update runs set lease_expires_at = now() - interval '1 second' where id = ${run.id}`);
+    await expireLease(t.runtime.store, run.id);
 
     // A sweep dispatches the recovery; the black hole takes that job too and sits on it.
     expect(await t.engine.sweep()).toBe(1);

@@ -9,7 +9,7 @@ import {
   type NewEvent,
   type StepHistory,
 } from '@runstream/domain';
-import type { EventLog } from '@runstream/event-log';
+import type { EventLog } from '@runstream/store';
 import { StepFailedError, Suspension } from './signals.js';
 import {
   NonRetryableError,

@@ -1,16 +1,15 @@
 import { LeaseLostError } from '@runstream/domain';
-import type { EventLog } from '@runstream/event-log';
+import type { EventLog } from '@runstream/store';
 import { createBullQueue } from '@runstream/queue';
 import { createRuntime } from '@runstream/runtime';
 import { createTestRuntime, type TestRuntime } from '@runstream/runtime/testing';
 import { testBackends, waitForEvent, waitForStatus } from '@runstream/testkit';
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from './testing/index.js';
 import { createEngine, type Engine } from './engine.js';
-import { createLeaseStore } from './leases.js';
-import { gate, leaseOf, outline, startedBy, type Gate } from './testing/facts.js';
+import { expireLease, leaseOf } from '@runstream/store/testing';
+import { gate, outline, startedBy, type Gate } from './testing/facts.js';
 import { defineWorkflow } from './workflow.js';
 
 /** Attempt 1 of each run's `work` step waits for the test; later attempts go straight through. */
@@ -102,10 +101,10 @@ describe.each(testBackends)('a zombie execution on %s', (backend) => {
     const { run } = await t.engine.startRun({ workflow: stalling.name, input: {} });
     await waitForEvent(t.runtime, run.id, 'step.started');
     await heldFor(run.id).entered;
-    expect((await leaseOf(t.runtime.db, run.id)).owner).toBe(`zombie-A-${backend}`);
+    expect((await leaseOf(t.runtime.store, run.id)).owner).toBe(`zombie-A-${backend}`);
 
     // A stalls past its lease (a GC pause, a partition): the lease expires without A hearing of it.
-    await t.runtime.db.execute(sql`update runs set lease_expires_at = now() - interval '1 second' where id = ${run.id}`);
+    await expireLease(t.runtime.store, run.id);
 
     // B joins; its sweeper finds the expired lease and B takes the run over and finishes it.
     b = await joinTestEngine(t, { workflows: [stalling], instanceId: `zombie-B-${backend}`, sweepIntervalMs: 200 });
@@ -139,7 +138,7 @@ describe.each(testBackends)('a zombie execution on %s', (backend) => {
       'run.succeeded',
     ]);
     expect((await t.runtime.runs.get(run.id))!).toMatchObject({ status: 'succeeded', lastSeq: events.length });
-    expect((await leaseOf(t.runtime.db, run.id)).owner).toBeNull();
+    expect((await leaseOf(t.runtime.store, run.id)).owner).toBeNull();
   });
 });
 
@@ -151,7 +150,7 @@ describe('fenced appends', () => {
   afterAll(() => runtime?.close());
 
   it('refuse a write under a lease token that was taken over, and keep accepting the new holder', async () => {
-    const leases = createLeaseStore(runtime.db, runtime.clock);
+    const leases = runtime.store.leases;
     const { run } = await runtime.runs.create({ workflow: 'test.fence', input: {} });
 
     const first = await leases.acquire(run.id, 'worker-a', { leaseMs: 60_000 });
@@ -161,7 +160,7 @@ describe('fenced appends', () => {
       fence: { token: first.token },
     });
 
-    await runtime.db.execute(sql`update runs set lease_expires_at = now() - interval '1 second' where id = ${run.id}`);
+    await expireLease(runtime.store, run.id);
     const second = await leases.acquire(run.id, 'worker-b', { leaseMs: 60_000 });
     if (second.kind !== 'acquired') throw new Error(`expected the lease, got ${second.kind}`);
     expect(second.token).toBeGreaterThan(first.token);
@@ -175,7 +174,7 @@ describe('fenced appends', () => {
     expect(await leases.renew(run.id, first.token, 60_000)).toBe(false);
     await leases.release(run.id, first.token);
     expect((await runtime.runs.get(run.id))!.lastSeq).toBe(2);
-    expect(await leaseOf(runtime.db, run.id)).toMatchObject({ owner: 'worker-b', token: second.token });
+    expect(await leaseOf(runtime.store, run.id)).toMatchObject({ owner: 'worker-b', token: second.token });
 
     await runtime.eventLog.append(run.id, [{ type: 'run.started', data: { attempt: 2, workerId: 'worker-b' } }], {
       fence: { token: second.token },

@@ -1,5 +1,3 @@
-export { AppendNotifier } from './append-notifier.js';
-export { RunEventBus, type BusListener, type BusSignal } from './run-event-bus.js';
 export {
   createOutboxDrainer,
   exponentialBackoff,
@@ -9,8 +7,3 @@ export {
   type OutboxPublisher,
   type DrainResult,
 } from './outbox-drainer.js';
-export {
-  createNotificationListener,
-  type NotificationListener,
-  type NotificationListenerConfig,
-} from './notification-listener.js';

@@ -1,7 +1,13 @@
 import { ManualClock, systemClock, type Clock } from '@runstream/domain';
-import { connectDatabase } from '@runstream/db';
-import { createTestStore, type TestStore } from '@runstream/runs/testing';
-import { sql } from 'drizzle-orm';
+import { connectStore } from '@runstream/store';
+import {
+  countSessions,
+  createTestStore,
+  deleteOutboxRows,
+  outboxRows as readOutboxRows,
+  type OutboxState,
+  type TestStore,
+} from '@runstream/store/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createOutboxDrainer, type OutboxDrainerConfig, type OutboxMessage, type OutboxPublisher } from './index.js';
 
@@ -13,7 +19,7 @@ afterAll(() => runtime?.close());
 
 // Every test starts from an empty outbox, so counts and "published exactly once" only see its own rows.
 beforeEach(async () => {
-  await runtime.db.execute(sql`delete from outbox`);
+  await deleteOutboxRows(runtime.store);
 });
 
 interface Deferred<T> {
@@ -54,26 +60,11 @@ function recorder(log: OutboxMessage[] = []): OutboxPublisher & { log: OutboxMes
 }
 
 function drainer(publisher: OutboxPublisher, extra: Partial<OutboxDrainerConfig> & { clock?: Clock } = {}) {
-  return createOutboxDrainer({ db: runtime.db, clock: systemClock, publisher, ...extra });
+  return createOutboxDrainer({ store: runtime.store, clock: systemClock, publisher, ...extra });
 }
 
-interface OutboxState extends Record<string, unknown> {
-  id: number;
-  run_id: string;
-  first_seq: number;
-  last_seq: number;
-  attempts: number;
-  last_error: string | null;
-  published: boolean;
-  failed: boolean;
-}
-
-async function outboxRows(): Promise<OutboxState[]> {
-  const rows = await runtime.db.execute<OutboxState>(sql`
-    select id::int as id, run_id, first_seq, last_seq, attempts, last_error,
-      published_at is not null as published, failed_at is not null as failed
-    from outbox order by id`);
-  return [...rows];
+function outboxRows(): Promise<OutboxState[]> {
+  return readOutboxRows(runtime.store);
 }
 
 /** Per run, the seq ranges in the order they were published must tile 1..N without gaps or repeats. */
@@ -156,7 +147,7 @@ describe('drainOnce', () => {
       async publish(message) {
         log.push(message);
         // Let the other drainers' passes interleave with this one.
-        await runtime.db.execute(sql`select 1`);
+        await runtime.store.ping();
       },
     };
     const drainers = Array.from({ length: 4 }, () => drainer(publisher, { batchSize: 3 }));
@@ -242,10 +233,10 @@ describe('concurrent drainers', () => {
 
   it('a drainer that dies between claim and publish leaves the row to another (at-least-once)', async () => {
     const applicationName = `dying-drainer-${process.pid}`;
-    const handle = connectDatabase(runtime.database.url, { max: 2, applicationName });
+    const handle = connectStore({ databaseUrl: runtime.database.url, poolSize: 2, applicationName, clock: systemClock });
     const claimed = deferred<OutboxMessage>();
     const dying = createOutboxDrainer({
-      db: handle.db,
+      store: handle.store,
       clock: systemClock,
       publisher: {
         async publish(message) {
@@ -263,10 +254,7 @@ describe('concurrent drainers', () => {
     // The dead connection's transaction is rolled back once its backend is gone; wait for that fact.
     const deadline = Date.now() + 15_000;
     for (;;) {
-      const [row] = await runtime.db.execute<{ n: number }>(sql`
-        select count(*)::int as n from pg_stat_activity
-        where application_name = ${applicationName} and datname = current_database()`);
-      if (row?.n === 0) break;
+      if ((await countSessions(runtime.store, applicationName)) === 0) break;
       if (Date.now() > deadline) throw new Error('the dead drainer connection never went away');
     }
 
@@ -435,7 +423,7 @@ describe('background loop', () => {
       const stopping = drain.stop().then(() => {
         stopped = true;
       });
-      await runtime.db.execute(sql`select 1`); // a full round trip: ample time for a stop() that does not wait
+      await runtime.store.ping(); // a full round trip: ample time for a stop() that does not wait
       expect(stopped).toBe(false);
       gate.release.resolve();
       await stopping;

@@ -1,17 +1,7 @@
 import { backoffDelay, type Clock } from '@runstream/domain';
-import { sqlArray, type Database } from '@runstream/db';
-import { sql } from 'drizzle-orm';
+import type { OutboxMessage, Store } from '@runstream/store';
 
-/** One outbox row: "run R got events firstSeq..lastSeq of these types". Ids only, never event bodies. */
-export interface OutboxMessage {
-  id: number;
-  runId: string;
-  firstSeq: number;
-  lastSeq: number;
-  eventTypes: string[];
-  /** Failed publish attempts so far. */
-  attempts: number;
-}
+export type { OutboxMessage };
 
 /** Where drained messages go (the bus, the job queue). Throwing keeps the message for a later retry. */
 export interface OutboxPublisher {
@@ -29,7 +19,7 @@ export interface DrainResult {
 }
 
 export interface OutboxDrainerConfig {
-  db: Database;
+  store: Pick<Store, 'outbox'>;
   publisher: OutboxPublisher;
   clock: Clock;
   /** Publish attempts before a row is parked as failed. Default 10. */
@@ -49,17 +39,8 @@ export function exponentialBackoff(baseMs: number, capMs: number): (failures: nu
   return (failures) => backoffDelay(failures, { baseMs, maxMs: capMs });
 }
 
-interface ClaimedRow extends Record<string, unknown> {
-  id: number | string;
-  run_id: string;
-  first_seq: number;
-  last_seq: number;
-  event_types: string[];
-  attempts: number;
-}
-
 export function createOutboxDrainer(config: OutboxDrainerConfig) {
-  const { db, publisher, clock } = config;
+  const { store, publisher, clock } = config;
   const maxAttempts = config.maxAttempts ?? 10;
   const backoffMs = config.backoffMs ?? exponentialBackoff(1_000, 300_000);
   const batchSize = config.batchSize ?? 200;
@@ -67,49 +48,15 @@ export function createOutboxDrainer(config: OutboxDrainerConfig) {
   const onError = config.onError ?? (() => {});
 
   /**
-   * One pass. Rows are claimed with FOR UPDATE SKIP LOCKED inside a transaction that stays open while they are
-   * published, so two drainers never take the same row, and a drainer that dies mid-pass releases its rows for
-   * another pass (at-least-once). A row is held back while an earlier row of its run is unpublished and not
-   * ours (claimed by another drainer, or waiting out a backoff), so each run's rows go out in seq order.
+   * One pass. The store claims rows inside a transaction that stays open while they are published (two drainers
+   * never take the same row; a drainer that dies mid-pass releases its rows), and leaves out rows held back
+   * behind an earlier unpublished row of their run, so each run's rows go out in seq order.
    */
   async function drainPass(limit = batchSize): Promise<DrainResult> {
-    return db.transaction(async (tx) => {
-      const now = clock.now().toISOString();
-      const rows = await tx.execute<ClaimedRow>(sql`
-        with claimed as (
-          select id, run_id, first_seq, last_seq, event_types, attempts from outbox
-          where published_at is null and failed_at is null and available_at <= ${now}::timestamptz
-            -- Rows held back behind an earlier row of their run that waits out a backoff stay unclaimed, so they
-            -- cannot fill every batch and starve other runs (nor spin the loop) until that backoff ends.
-            and not exists (
-              select 1 from outbox waiting
-              where waiting.run_id = outbox.run_id and waiting.id < outbox.id
-                and waiting.published_at is null and waiting.failed_at is null
-                and waiting.available_at > ${now}::timestamptz
-            )
-          order by id
-          limit ${limit}
-          for update skip locked
-        )
-        select claimed.*, exists (
-          select 1 from outbox earlier
-          where earlier.run_id = claimed.run_id and earlier.id < claimed.id
-            and earlier.published_at is null and earlier.failed_at is null
-            and earlier.id not in (select id from claimed)
-        ) as blocked
-        from claimed order by id`);
-
+    const now = clock.now();
+    return store.outbox.claimBatch({ now, limit }, async (batch) => {
       const byRun = new Map<string, OutboxMessage[]>();
-      for (const row of rows) {
-        if (row.blocked) continue;
-        const message: OutboxMessage = {
-          id: Number(row.id),
-          runId: row.run_id,
-          firstSeq: row.first_seq,
-          lastSeq: row.last_seq,
-          eventTypes: row.event_types,
-          attempts: row.attempts,
-        };
+      for (const message of batch.messages) {
         byRun.set(message.runId, [...(byRun.get(message.runId) ?? []), message]);
       }
 
@@ -130,22 +77,23 @@ export function createOutboxDrainer(config: OutboxDrainerConfig) {
         }),
       );
 
-      if (published.length > 0) {
-        await tx.execute(sql`update outbox set published_at = ${now}::timestamptz where id = any(${sqlArray(published, 'bigint')})`);
-      }
+      await batch.markPublished(published, now);
       let failed = 0;
       for (const { message, error } of failures) {
         const attempts = message.attempts + 1;
-        const giveUp = attempts >= maxAttempts;
-        if (giveUp) failed++;
-        const retryAt = new Date(clock.now().getTime() + backoffMs(attempts)).toISOString();
-        await tx.execute(sql`
-          update outbox set attempts = ${attempts}, last_error = ${errorText(error)},
-            available_at = ${retryAt}::timestamptz,
-            failed_at = ${giveUp ? now : null}::timestamptz
-          where id = ${message.id}`);
+        const failure = {
+          attempts,
+          lastError: errorText(error),
+          availableAt: new Date(clock.now().getTime() + backoffMs(attempts)),
+        };
+        if (attempts >= maxAttempts) {
+          failed++;
+          await batch.park(message.id, { ...failure, failedAt: now });
+        } else {
+          await batch.reschedule(message.id, failure);
+        }
       }
-      return { claimed: rows.length, published: published.length, retrying: failures.length - failed, failed };
+      return { claimed: batch.claimed, published: published.length, retrying: failures.length - failed, failed };
     });
   }
 

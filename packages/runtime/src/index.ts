@@ -1,1 +1,1 @@
-export { createRuntime, appendChannel, type Runtime, type RuntimeConfig } from './runtime.js';
+export { createRuntime, type Runtime, type RuntimeConfig } from './runtime.js';

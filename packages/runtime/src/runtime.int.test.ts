@@ -1,7 +1,8 @@
-import type { BusSignal } from '@runstream/outbox';
-import { connectDatabase } from '@runstream/db';
+import { systemClock } from '@runstream/domain';
+import type { BusSignal } from '@runstream/notify';
+import { connectStore } from '@runstream/store';
+import { countUnpublishedOutboxRows, sessionsOnDatabase, terminateSessions } from '@runstream/store/testing';
 import { createTestDatabase, testServices } from '@runstream/testkit';
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime } from './runtime.js';
 import { createTestRuntime, type TestRuntime } from './testing/index.js';
@@ -76,24 +77,22 @@ describe('two runtimes in one process', () => {
 describe('close', () => {
   it('is idempotent and leaves no connection open', async () => {
     const database = await createTestDatabase();
-    const adminHandle = connectDatabase(testServices().adminUrl, { max: 1 });
-    const admin = adminHandle.db.$client;
+    const adminHandle = connectStore({ databaseUrl: testServices().adminUrl, poolSize: 1, clock: systemClock });
+    const admin = adminHandle.store;
     try {
       const runtime = await createRuntime({ databaseUrl: database.url, namespace: database.name, poolSize: 3 });
       runtime.start();
       const { run } = await runtime.runs.create({ workflow: 'close', input: null });
       expect(await runtime.runs.get(run.id)).not.toBeNull();
-      const connected = await admin<{ application_name: string }[]>`
-        select application_name from pg_stat_activity where datname = ${database.name}`;
+      const connected = await sessionsOnDatabase(admin, database.name);
       expect(connected.map((row) => row.application_name)).toContain('runstream-listen');
 
       await Promise.all([runtime.close(), runtime.close()]);
       await runtime.close();
 
-      await expect(runtime.db.$client`select 1`).rejects.toThrow();
+      await expect(runtime.store.ping()).rejects.toThrow();
       await expect(runtime.runs.get(run.id)).rejects.toThrow();
-      const left = await admin`select pid, application_name from pg_stat_activity where datname = ${database.name}`;
-      expect([...left]).toEqual([]);
+      expect(await sessionsOnDatabase(admin, database.name)).toEqual([]);
     } finally {
       await adminHandle.close();
       await database.drop();
@@ -142,10 +141,7 @@ describe('LISTEN connection', () => {
       await expecting.heard.promise;
       expect(signals.some((s) => s.kind === 'resync')).toBe(false);
 
-      const terminated = await runtime.db.execute<{ ok: boolean }>(sql`
-        select pg_terminate_backend(pid) as ok from pg_stat_activity
-        where application_name = 'runstream-listen' and datname = current_database()`);
-      expect([...terminated]).toEqual([{ ok: true }]);
+      expect(await terminateSessions(runtime.store, 'runstream-listen')).toEqual([true]);
 
       await resynced.promise;
 
@@ -153,10 +149,7 @@ describe('LISTEN connection', () => {
       await runtime.eventLog.append(run.id, [output('after reconnect')]);
       await expecting.heard.promise;
       expect(signals.filter((s) => s.kind === 'resync')).toHaveLength(1);
-      const [pending] = await runtime.db.execute<{ n: number }>(
-        sql`select count(*)::int as n from outbox where published_at is null`,
-      );
-      expect(pending?.n).toBe(3); // nothing was drained: the signals came over LISTEN
+      expect(await countUnpublishedOutboxRows(runtime.store)).toBe(3); // nothing was drained: the signals came over LISTEN
     } finally {
       unsubscribe();
     }

@@ -1,18 +1,13 @@
 import { defaults, systemClock, type Clock, type RunAppended } from '@runstream/domain';
-import { connectDatabase, type Database } from '@runstream/db';
-import { createEventLog, type EventLog } from '@runstream/event-log';
+import { AppendNotifier, appendChannel, createNotificationListener, RunEventBus } from '@runstream/notify';
 import {
-  AppendNotifier,
-  createNotificationListener,
   createOutboxDrainer,
-  RunEventBus,
   type OutboxDrainer,
   type OutboxDrainerConfig,
   type OutboxMessage,
   type OutboxPublisher,
 } from '@runstream/outbox';
-import { createRunRepository, type RunRepository } from '@runstream/runs';
-import { sql } from 'drizzle-orm';
+import { connectStore, type EventLog, type RunRepository, type Store } from '@runstream/store';
 
 export interface RuntimeConfig {
   databaseUrl: string;
@@ -34,7 +29,8 @@ export interface RuntimeConfig {
 export interface Runtime {
   readonly namespace: string;
   readonly clock: Clock;
-  readonly db: Database;
+  /** Every statement the runtime's users run (leases, instances, sweeps, metrics, health, …). */
+  readonly store: Store;
   readonly eventLog: EventLog;
   readonly runs: RunRepository;
   readonly bus: RunEventBus;
@@ -47,11 +43,6 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** NOTIFY channel for a namespace's appends. */
-export function appendChannel(namespace: string): string {
-  return `${namespace}.appended`;
-}
-
 /**
  * The composition root: everything a process (or a test) needs, built from explicit config and released by
  * `close()`. Nothing here is module-level; two runtimes in one process share nothing.
@@ -60,18 +51,21 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
   const clock = config.clock ?? systemClock;
   const onError = config.onError ?? ((error, where) => console.error(`[runstream:${where}]`, error));
   const channel = appendChannel(config.namespace);
-  const database = connectDatabase(config.databaseUrl, {
-    max: config.poolSize ?? defaults.databasePoolSize,
+  const connection = connectStore({
+    databaseUrl: config.databaseUrl,
+    poolSize: config.poolSize ?? defaults.databasePoolSize,
     applicationName: `runstream:${config.namespace}`,
+    clock,
+    onAppended,
   });
-  const { db } = database;
+  const { store } = connection;
   const bus = new RunEventBus((error) => onError(error, 'bus'));
   const publishers = new Set<OutboxPublisher>([
     { publish: async (message: OutboxMessage) => bus.publish({ runId: message.runId, lastSeq: message.lastSeq }) },
     ...(config.publishers ?? []),
   ]);
   const drainer = createOutboxDrainer({
-    db,
+    store,
     clock,
     ...config.drainer,
     publisher: {
@@ -96,23 +90,21 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
   });
 
   const notifier = new AppendNotifier(
-    async (payload) => {
-      await db.execute(sql`select pg_notify(${channel}, ${payload})`);
-    },
+    (payload) => store.notify(channel, payload),
     (error) => onError(error, 'notify'),
   );
   /** After every committed append on this node: local subscribers now, the drainer now, other nodes by NOTIFY. */
-  const onAppended = (signal: RunAppended) => {
+  function onAppended(signal: RunAppended) {
     bus.publish(signal);
     drainer.wake();
     notifier.notify(signal);
-  };
+  }
 
   try {
     await listener.start();
   } catch (error) {
     await listener.close();
-    await database.close();
+    await connection.close();
     throw error;
   }
 
@@ -120,9 +112,9 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
   return {
     namespace: config.namespace,
     clock,
-    db,
-    eventLog: createEventLog({ db, clock, onAppended }),
-    runs: createRunRepository({ db, clock, onAppended }),
+    store,
+    eventLog: store.events,
+    runs: store.runs,
     bus,
     drainer,
     addPublisher(publisher) {
@@ -135,7 +127,7 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
         await drainer.stop();
         await notifier.close();
         await listener.close();
-        await database.close();
+        await connection.close();
       })();
       return closing;
     },

@@ -1,6 +1,4 @@
-import type { Database } from '@runstream/db';
 import type { RunEvent } from '@runstream/domain';
-import { sql } from 'drizzle-orm';
 
 /** A promise the test settles: a step awaiting `gate.promise` is held until the test calls `open()`. */
 export interface Gate<T = void> {
@@ -39,20 +37,4 @@ export function outline(events: RunEvent[]): string[] {
       ? `${event.type}:${event.data.step}#${(event.data as { attempt: number }).attempt}`
       : event.type,
   );
-}
-
-/** The run's lease columns (not part of the Run model). */
-export async function leaseOf(
-  db: Database,
-  runId: string,
-): Promise<{ owner: string | null; token: number; expiresAt: Date | null }> {
-  const [row] = await db.execute<{ lease_owner: string | null; lease_token: number; lease_expires_at: string | null }>(
-    sql`select lease_owner, lease_token, lease_expires_at::text from runs where id = ${runId}`,
-  );
-  if (!row) throw new Error(`run ${runId} not found`);
-  return {
-    owner: row.lease_owner,
-    token: row.lease_token,
-    expiresAt: row.lease_expires_at === null ? null : new Date(row.lease_expires_at),
-  };
 }

@@ -5,7 +5,7 @@ export {
   type TestEngine,
   type TestEngineOptions,
 } from './test-engine.js';
-export { gate, leaseOf, outline, startedBy, type Gate } from './facts.js';
+export { gate, outline, startedBy, type Gate } from './facts.js';
 export { oneStepWorkflow } from './one-step-workflow.js';
 export { sleepWorkflow } from './sleep-workflow.js';
 export { crashChunk, crashStepOutput, crashWorkflow } from './crash-workflow.js';

@@ -1,12 +1,9 @@
-/**
- * The wake-up signal sent with NOTIFY when a transaction appends to a run: ids only, never event bodies
- * (NOTIFY payloads are capped at 8000 bytes and every listener receives every one).
- */
-export interface RunAppended {
-  runId: string;
-  lastSeq: number;
-}
+import type { RunAppended } from '@runstream/domain';
 
+/**
+ * The NOTIFY payload of run-appended signals: `<runId>:<lastSeq>`, several joined by commas. Ids only, never
+ * event bodies (NOTIFY payloads are capped at 8000 bytes and every listener receives every one).
+ */
 export function encodeRunAppended({ runId, lastSeq }: RunAppended): string {
   return `${runId}:${lastSeq}`;
 }

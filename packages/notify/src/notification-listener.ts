@@ -1,4 +1,5 @@
-import { decodeRunAppendedBatch, type RunAppended } from '@runstream/domain';
+import type { RunAppended } from '@runstream/domain';
+import { decodeRunAppendedBatch } from './codec.js';
 import createSubscriber from 'pg-listen';
 
 export interface NotificationListenerConfig {

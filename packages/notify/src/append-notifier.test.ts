@@ -1,4 +1,4 @@
-import { decodeRunAppendedBatch } from '@runstream/domain';
+import { decodeRunAppendedBatch } from './codec.js';
 import { describe, expect, it } from 'vitest';
 import { AppendNotifier } from './append-notifier.js';
 

@@ -1,4 +1,5 @@
-import { encodeRunAppendedBatches, type RunAppended } from '@runstream/domain';
+import type { RunAppended } from '@runstream/domain';
+import { encodeRunAppendedBatches } from './codec.js';
 
 /**
  * Announces committed appends to other nodes with NOTIFY, after the fact and coalesced. NOTIFY inside the

@@ -1,10 +1,10 @@
 import { ConcurrencyError, IllegalTransitionError, RunNotFoundError, ValidationError, chunkKey } from '@runstream/domain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEventLog, type TestEventLog } from './testing/index.js';
+import { createTestStore, type TestStore } from '../testing/index.js';
 
-let runtime: TestEventLog;
+let runtime: TestStore;
 beforeAll(async () => {
-  runtime = await createTestEventLog();
+  runtime = await createTestStore();
 });
 afterAll(() => runtime?.close());
 

@@ -6,7 +6,7 @@ import {
   encodeRunAppended,
   encodeRunAppendedBatches,
   maxNotificationBytes,
-} from './notifications.js';
+} from './codec.js';
 
 const runId = '0190c2a4-1b2c-7d3e-8f40-123456789abc';
 

@@ -2,13 +2,14 @@ import { connectDatabase } from '@runstream/db';
 import { sql } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEventLog, type FeedEvent } from './event-log.js';
-import { decodeFeedCursor } from './feed-cursor.js';
-import { createTestEventLog, type TestEventLog } from './testing/index.js';
+import { decodeFeedCursor } from '../feed-cursor.js';
+import { createEventLog } from '../store.js';
+import type { FeedEvent } from './read-all.js';
+import { createTestStore, type TestStore } from '../testing/index.js';
 
-let runtime: TestEventLog;
+let runtime: TestStore;
 beforeAll(async () => {
-  runtime = await createTestEventLog();
+  runtime = await createTestStore();
 });
 afterAll(() => runtime?.close());
 
@@ -47,7 +48,7 @@ async function readFeedUntil(
 
 /** The feed waits for the cluster's oldest running transaction: name it when a wait times out. */
 async function oldestTransactions(): Promise<string> {
-  const rows = await runtime.db.execute(sql`
+  const rows = await runtime.store.db.execute(sql`
     select datname, application_name, state, backend_xid::text, (now() - xact_start)::text as age, left(query, 120) as query
     from pg_stat_activity where backend_xid is not null order by xact_start limit 3`);
   return `oldest transactions in the cluster: ${JSON.stringify([...rows])}`;
@@ -123,11 +124,11 @@ describe('readAll', () => {
     const run = await newRun();
     await runtime.eventLog.append(run.id, [started]);
     const ids = new Set([run.id]);
-    const [current] = await runtime.db.execute<{ max: string }>(
+    const [current] = await runtime.store.db.execute<{ max: string }>(
       sql`select coalesce(max(position), 0)::text as max from run_events`,
     );
     const boundary = 10 ** String(Number(current!.max) + 10).length;
-    await runtime.db.execute(
+    await runtime.store.db.execute(
       sql`select setval(pg_get_serial_sequence('run_events', 'position'), ${boundary - 4}::bigint)`,
     );
     const { events } = await runtime.eventLog.append(
@@ -249,7 +250,7 @@ describe('readAll', () => {
                 for (const [batch, size] of w.batches.entries()) await runtime.eventLog.append(runId, events(batch, size));
                 return;
               }
-              await runtime.db.transaction(async (tx) => {
+              await runtime.store.db.transaction(async (tx) => {
                 const log = createEventLog({ db: tx, clock: runtime.clock });
                 for (const [batch, size] of w.batches.entries()) {
                   await log.append(runId, events(batch, size));

@@ -1,6 +1,14 @@
 import type { Clock } from '@runstream/domain';
+import { LeaseLostError } from '@runstream/domain';
 import type { Database } from '@runstream/db';
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
+
+/**
+ * The lease and fencing protocol over the `runs` row's lease columns, all of it: take, renew, release, expire
+ * the leases of dead instances, and the fence every fenced append checks. Whoever takes a lease gets the next
+ * `lease_token`; a write under an older token is refused, so an execution that lost its lease (it stalled past
+ * expiry and another took over) can never write into the run again.
+ */
 
 export type LeaseOutcome =
   | { kind: 'acquired'; token: number }
@@ -13,12 +21,42 @@ export type LeaseOutcome =
   /** The workflow's concurrency limit is reached across all workers. */
   | { kind: 'throttled' };
 
-export interface LeaseStore {
+/** An append on behalf of the execution holding the run's lease under `token`. */
+export interface Fence {
+  token: number;
+  /** Give the lease up in the same statement (a suspended or handed-off execution). */
+  release?: boolean;
+}
+
+export interface Leases {
   acquire(runId: string, owner: string, options: { leaseMs: number; concurrency?: number }): Promise<LeaseOutcome>;
   /** Extends the lease; false when it was lost (taken over, released, or the run finished). */
   renew(runId: string, token: number, leaseMs: number): Promise<boolean>;
   /** Gives the lease up without an event (a handed-off or early-woken execution). */
   release(runId: string, token: number): Promise<void>;
+  /** Expires, as of now, every lease `owner` holds on an unfinished run, so the sweeper recovers those runs. */
+  expireHeldBy(owner: string): Promise<void>;
+}
+
+/** The `where` condition of a fenced write: the lease is still held under the fence's token. */
+export function fenceHolds(fence: Fence | undefined): SQL {
+  return fence ? sql`and lease_token = ${fence.token} and lease_owner is not null` : sql``;
+}
+
+/** The `set` items that give the lease up (a finished run, or a fence with `release`). */
+export function releasedLease(release: boolean): SQL {
+  return release ? sql`, lease_owner = null, lease_expires_at = null` : sql``;
+}
+
+/** The fence check on lease columns already read: throws LeaseLostError when the fence no longer holds. */
+export function checkFence(
+  runId: string,
+  fence: Fence | undefined,
+  lease: { lease_token: number; lease_owner: string | null },
+): void {
+  if (fence && (lease.lease_token !== fence.token || lease.lease_owner === null)) {
+    throw new LeaseLostError(runId, fence.token);
+  }
 }
 
 interface LeaseRow extends Record<string, unknown> {
@@ -30,7 +68,7 @@ interface LeaseRow extends Record<string, unknown> {
   cancel_requested: boolean;
 }
 
-export function createLeaseStore(db: Database, clock: Clock): LeaseStore {
+export function createLeases(db: Database, clock: Clock): Leases {
   return {
     acquire(runId, owner, { leaseMs, concurrency }) {
       return db.transaction(async (tx) => {
@@ -79,6 +117,12 @@ export function createLeaseStore(db: Database, clock: Clock): LeaseStore {
       await db.execute(sql`
         update runs set lease_owner = null, lease_expires_at = null
         where id = ${runId} and lease_token = ${token}`);
+    },
+
+    async expireHeldBy(owner) {
+      await db.execute(sql`
+        update runs set lease_expires_at = ${clock.now().toISOString()}::timestamptz
+        where lease_owner = ${owner} and status in ('queued', 'running')`);
     },
   };
 }

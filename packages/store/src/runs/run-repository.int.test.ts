@@ -2,8 +2,8 @@ import { IdempotencyKeyReusedError, InvalidCursorError, ManualClock, ValidationE
 import { outbox, runEvents, runs } from '@runstream/db';
 import { and, count, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Run } from './run-repository.js';
-import { createTestStore, type TestStore } from './testing/index.js';
+import type { Run } from './run.js';
+import { createTestStore, type TestStore } from '../testing/index.js';
 
 let runtime: TestStore;
 
@@ -13,7 +13,7 @@ beforeAll(async () => {
 afterAll(() => runtime?.close());
 
 async function countRows(table: typeof runs | typeof runEvents | typeof outbox): Promise<number> {
-  const [row] = await runtime.db.select({ n: count() }).from(table);
+  const [row] = await runtime.store.db.select({ n: count() }).from(table);
   return row!.n;
 }
 
@@ -65,7 +65,7 @@ describe('create', () => {
     });
     expect(events[0]!.createdAt).toEqual(run.createdAt);
 
-    const rows = await runtime.db.select().from(outbox).where(eq(outbox.runId, run.id));
+    const rows = await runtime.store.db.select().from(outbox).where(eq(outbox.runId, run.id));
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({
       runId: run.id,
@@ -143,16 +143,16 @@ describe('create', () => {
     expect(ids.size).toBe(1);
     const [id] = ids;
 
-    const rows = await runtime.db.select().from(runs).where(eq(runs.idempotencyKey, key));
+    const rows = await runtime.store.db.select().from(runs).where(eq(runs.idempotencyKey, key));
     expect(rows.map((row) => row.id)).toEqual([id]);
-    expect(await runtime.db.select().from(runs).where(eq(runs.workflow, workflow))).toHaveLength(1);
+    expect(await runtime.store.db.select().from(runs).where(eq(runs.workflow, workflow))).toHaveLength(1);
 
-    const created = await runtime.db
+    const created = await runtime.store.db
       .select()
       .from(runEvents)
       .where(and(eq(runEvents.type, 'run.created'), sql`${runEvents.data}->>'workflow' = ${workflow}`));
     expect(created.map((event) => [event.runId, event.seq])).toEqual([[id, 1]]);
-    expect(await runtime.db.select().from(outbox).where(eq(outbox.runId, id!))).toHaveLength(1);
+    expect(await runtime.store.db.select().from(outbox).where(eq(outbox.runId, id!))).toHaveLength(1);
   });
 
   describe('rejects bad input with the offending field and writes nothing', () => {

@@ -1,0 +1,13 @@
+export { createStore, createEventLog, connectStore, type Store, type StoreConnection, type StoreConnectionConfig, type EventLog, type RunRepository } from './store.js';
+export type { StoreContext, EventLogContext } from './context.js';
+export type { AppendOptions, AppendResult } from './events/append.js';
+export type { ReadOptions } from './events/read.js';
+export type { FeedEvent, FeedPage } from './events/read-all.js';
+export { decodeFeedCursor, encodeFeedCursor, feedStart, positionBeforeTransaction, type FeedPosition } from './feed-cursor.js';
+export type { Run } from './runs/run.js';
+export type { CreateRunInput } from './runs/create.js';
+export type { ListRunsFilter, RunPage } from './runs/list.js';
+export type { Fence, LeaseOutcome, Leases } from './leases.js';
+export type { Instance, NewInstance } from './instances.js';
+export type { OutboxMessage, ClaimedOutboxBatch } from './outbox.js';
+export type { StrandedRun } from './sweeps.js';

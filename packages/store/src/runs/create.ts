@@ -1,0 +1,78 @@
+import { applyEvent, IdempotencyKeyReusedError, parseWith, type NewEvent } from '@runstream/domain';
+import { pgErrorCode, pgErrorConstraint, uuidv7 } from '@runstream/db';
+import { sql } from 'drizzle-orm';
+import { z } from 'zod';
+import type { StoreContext } from '../context.js';
+import { eventWrites } from '../events/event-writes.js';
+import { getRun, getRunByIdempotencyKey } from './get.js';
+import type { Run } from './run.js';
+
+export interface CreateRunInput {
+  workflow: string;
+  input: unknown;
+  idempotencyKey?: string;
+  workflowVersion?: string;
+}
+
+const createRunSchema = z.object({
+  workflow: z.string().min(1).max(200),
+  input: z.json(),
+  // PostgreSQL would store a lone surrogate as U+FFFD, so different keys would meet as one.
+  // (With the u flag a surrogate pair is one code point, so \p{Cs} matches only lone halves.)
+  idempotencyKey: z.string().min(1).max(300).refine((key) => !/\p{Cs}/u.test(key), 'must not contain lone surrogates').optional(),
+  workflowVersion: z.string().max(200).optional(),
+});
+
+/** JSON with object keys sorted at every level: equal for values jsonb stores as equal, whatever their key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, nested: unknown) =>
+    nested !== null && typeof nested === 'object' && !Array.isArray(nested)
+      ? Object.fromEntries(Object.entries(nested).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : nested,
+  );
+}
+
+/**
+ * Creates a run and its `run.created` event (seq 1) in one statement. With an idempotency key, a second call
+ * with the same workflow and input returns the first call's run (`created: false`): the insert hits the unique
+ * index and we read the winner instead; another workflow or input is an `IdempotencyKeyReusedError`. A run's
+ * workflow and input never change, so the stored ones are what the first call sent. The statement is
+ * autocommitted, so a conflict aborts nothing the caller holds.
+ */
+export async function createRun(context: StoreContext, input: CreateRunInput): Promise<{ run: Run; created: boolean }> {
+  const { db, clock, onAppended } = context;
+  const { workflow, idempotencyKey, workflowVersion, input: runInput } = parseWith(createRunSchema, input);
+  const event: NewEvent = {
+    type: 'run.created',
+    data: { workflow, input: runInput, ...(workflowVersion ? { workflowVersion } : {}) },
+  };
+  const at = clock.now();
+  const state = applyEvent(null, event, at);
+  const id = uuidv7(at.getTime());
+  const atIso = at.toISOString();
+  try {
+    await db.execute(sql`
+      with created_run as (
+        insert into runs (id, workflow, workflow_version, input, status, idempotency_key, last_seq, created_at, updated_at)
+        values (${id}, ${workflow}, ${workflowVersion ?? null}, ${JSON.stringify(runInput)}::jsonb, ${state.status},
+          ${idempotencyKey ?? null}, 1, ${atIso}::timestamptz, ${atIso}::timestamptz)
+        returning id, 0 as base_seq
+      ), ${eventWrites({ source: 'created_run', events: [event], at })}
+      select id from created_run`);
+  } catch (error) {
+    if (idempotencyKey && pgErrorCode(error) === '23505' && pgErrorConstraint(error) === 'runs_idempotency_key_key') {
+      const existing = await getRunByIdempotencyKey(context, idempotencyKey);
+      if (existing) {
+        if (existing.workflow !== workflow || canonicalJson(existing.input) !== canonicalJson(runInput)) {
+          throw new IdempotencyKeyReusedError(existing.id);
+        }
+        return { run: existing, created: false };
+      }
+    }
+    throw error;
+  }
+  onAppended?.({ runId: id, lastSeq: 1 });
+  const run = await getRun(context, id);
+  if (!run) throw new Error(`run ${id} vanished right after it was created`);
+  return { run, created: true };
+}
