@@ -108,10 +108,10 @@ export interface StoreConnection {
 export function connectStore(config: StoreConnectionConfig): StoreConnection {
   const database = connectDatabase(config.databaseUrl, {
     max: config.poolSize ?? 10,
-    ...(config.applicationName === undefined ? {} : { applicationName: config.applicationName }),
+    applicationName: config.applicationName,
   });
   return {
-    store: createStore({ db: database.db, clock: config.clock, ...(config.onAppended ? { onAppended: config.onAppended } : {}) }),
+    store: createStore({ db: database.db, clock: config.clock, onAppended: config.onAppended }),
     close: (timeoutSeconds) => database.close(timeoutSeconds),
   };
 }
