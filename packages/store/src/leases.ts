@@ -1,7 +1,6 @@
-import type { Clock } from '@runstream/domain';
 import { LeaseLostError } from '@runstream/domain';
-import type { Database } from '@runstream/db';
 import { sql, type SQL } from 'drizzle-orm';
+import type { StoreContext } from './context.js';
 
 /**
  * The lease and fencing protocol over the `runs` row's lease columns, all of it: take, renew, release, expire
@@ -68,7 +67,7 @@ interface LeaseRow extends Record<string, unknown> {
   cancel_requested: boolean;
 }
 
-export function createLeases(db: Database, clock: Clock): Leases {
+export function createLeases({ db, clock }: StoreContext): Leases {
   return {
     acquire(runId, owner, { leaseMs, concurrency }) {
       return db.transaction(async (tx) => {

@@ -47,7 +47,7 @@ export function createEventLog(context: EventLogContext) {
  * committed append (run creation included).
  */
 export function createStore(context: StoreContext) {
-  const { db, clock } = context;
+  const { db } = context;
   return {
     /** The pool every operation runs on; for this package's tests and its `./testing` probes. */
     db,
@@ -59,7 +59,7 @@ export function createStore(context: StoreContext) {
       list: (filter?: ListRunsFilter) => listRuns(context, filter),
       suspendedWakeAt: (id: string) => getSuspendedWakeAt(context, id),
     },
-    leases: createLeases(db, clock),
+    leases: createLeases(context),
     instances: {
       register: (instance: NewInstance) => registerInstance(context, instance),
       heartbeat: (id: string, load: number) => heartbeatInstance(context, id, load),
