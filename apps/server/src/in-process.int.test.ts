@@ -1,7 +1,9 @@
 import { createBullQueue } from '@runstream/queue';
 import { createTestDatabase, testServices, type TestDatabase } from '@runstream/testkit';
 import { createServer as createNetServer, type Server } from 'node:net';
-import postgres from 'postgres';
+import { systemClock } from '@runstream/domain';
+import { connectStore, type StoreConnection } from '@runstream/store';
+import { countSessions } from '@runstream/store/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from './config.js';
 import { createLogger } from './logger.js';
@@ -9,20 +11,20 @@ import { startServer } from './server.js';
 import { api, poll } from './testing/server-process.js';
 
 let database: TestDatabase;
-let sql: postgres.Sql;
+let probe: StoreConnection;
 const logger = createLogger('silent');
 const { redisUrl } = testServices();
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  sql = postgres(database.url, { max: 1, onnotice: () => {} });
+  probe = connectStore({ databaseUrl: database.url, poolSize: 1, clock: systemClock });
 });
 
 afterAll(async () => {
   const queue = createBullQueue({ namespace: database.name, connection: { backend: 'redis', redisUrl } });
   await queue.obliterate();
   await queue.close();
-  await sql?.end({ timeout: 5 });
+  await probe?.close();
   await database?.drop();
 });
 
@@ -57,9 +59,7 @@ describe('startServer in-process', () => {
     }
     // close() is idempotent and released the runtime: no connection of this namespace is left.
     await apiNode.close();
-    const [open] = await sql<{ n: number }[]>`
-      select count(*)::int as n from pg_stat_activity where application_name = ${`runstream:${database.name}`}`;
-    expect(open?.n).toBe(0);
+    expect(await countSessions(probe.store, `runstream:${database.name}`)).toBe(0);
   });
 
   it('fails to start with a clear error when PORT is taken, releasing what it had built', async () => {
@@ -70,9 +70,7 @@ describe('startServer in-process', () => {
       await expect(startServer({ ...config({}), port }, { logger })).rejects.toThrow(
         `PORT ${port} is already in use on 127.0.0.1: stop what holds it, or set PORT`,
       );
-      const [open] = await sql<{ n: number }[]>`
-        select count(*)::int as n from pg_stat_activity where application_name = ${`runstream:${database.name}`}`;
-      expect(open?.n).toBe(0);
+      expect(await countSessions(probe.store, `runstream:${database.name}`)).toBe(0);
     } finally {
       blocker.close();
     }

@@ -1,6 +1,7 @@
+import { systemClock } from '@runstream/domain';
+import { connectStore, type StoreConnection } from '@runstream/store';
 import { createTestDatabase, testServices, type TestDatabase } from '@runstream/testkit';
 import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
-import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   api,
@@ -24,18 +25,18 @@ interface Run {
 const terminal = new Set(['succeeded', 'failed', 'cancelled']);
 
 let database: TestDatabase;
-let sql: postgres.Sql;
+let probe: StoreConnection;
 const started: ServerProcess[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  sql = postgres(database.url, { max: 2, onnotice: () => {} });
+  probe = connectStore({ databaseUrl: database.url, poolSize: 2, clock: systemClock });
 });
 
 afterAll(async () => {
   for (const server of started) server.signal('SIGKILL');
   await Promise.all(started.map((server) => server.exited));
-  await sql?.end({ timeout: 5 });
+  await probe?.close();
   await database?.drop();
 });
 
@@ -82,7 +83,7 @@ describe('server process (role all, PostgreSQL queue backend)', () => {
 
     server.signal('SIGTERM');
     expect(await exitOf(server)).toEqual({ code: 0, signal: null });
-    const [instance] = await sql<{ status: string }[]>`select status from instances where id = ${instanceId}`;
+    const instance = (await probe.store.instances.list()).find((row) => row.id === instanceId);
     expect(instance?.status).toBe('stopped');
 
     // Every stdout line is a pino JSON record, the shutdown included.
@@ -123,7 +124,7 @@ describe('server process (role all, PostgreSQL queue backend)', () => {
     expect(await exitOf(first.server)).toEqual({ code: 0, signal: null });
     expect(await streamEnded).toBe(true);
 
-    const [handedOff] = await sql<{ status: string }[]>`select status from runs where id = ${id}`;
+    const handedOff = await probe.store.runs.get(id);
     expect(['queued', 'running']).toContain(handedOff?.status);
 
     const second = await start();
