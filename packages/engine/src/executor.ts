@@ -1,10 +1,9 @@
 import { foldStepHistory, isTerminal, LeaseLostError, type RunEvent } from '@runstream/domain';
-import type { EventLog } from '@runstream/store';
+import type { EventLog, Leases } from '@runstream/store';
 import type { Runtime } from '@runstream/runtime';
 import { RunCancelledSignal, ShutdownSignal, StepFailedError, Suspension } from './signals.js';
 import { createWorkflowContext, errorInfo, toJson } from './workflow-context.js';
 import type { JobQueue, RunJob } from '@runstream/queue';
-import type { Leases } from '@runstream/store';
 import type { WorkflowRegistry } from './registry.js';
 
 export interface ExecutorConfig {
