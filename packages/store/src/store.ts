@@ -1,4 +1,4 @@
-import type { Clock, RunAppended } from '@runstream/domain';
+import { defaults, type Clock, type RunAppended } from '@runstream/domain';
 import { connectDatabase } from '@runstream/db';
 import type { EventLogContext, StoreContext } from './context.js';
 import { appendEvents, type AppendOptions } from './events/append.js';
@@ -90,7 +90,7 @@ export function createStore(context: StoreContext) {
 
 export interface StoreConnectionConfig {
   databaseUrl: string;
-  /** Connection pool size. Default 10. */
+  /** Connection pool size. Default `defaults.databasePoolSize` (domain). */
   poolSize?: number;
   /** `application_name`, visible in pg_stat_activity. */
   applicationName?: string;
@@ -107,7 +107,7 @@ export interface StoreConnection {
 /** Opens a connection pool and the store on it. */
 export function connectStore(config: StoreConnectionConfig): StoreConnection {
   const database = connectDatabase(config.databaseUrl, {
-    max: config.poolSize ?? 10,
+    max: config.poolSize ?? defaults.databasePoolSize,
     applicationName: config.applicationName,
   });
   return {
