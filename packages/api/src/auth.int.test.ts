@@ -1,6 +1,6 @@
 import { safe } from '@orpc/client';
+import { countRunsAndEvents } from '@runstream/store/testing';
 import { waitForStatus } from '@runstream/testkit';
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintReadToken } from './index.js';
 import { clientFor, followWithEventSource, range, startTestApi, TEST_SECRET, type TestApi } from './testing/index.js';
@@ -65,7 +65,7 @@ describe('bearer tokens', () => {
   });
 
   it('are accepted only in the Authorization header: not as ?token= nor as an input `token`, writes included', async () => {
-    const before = await t.runtime.db.execute<{ n: number }>(sql`select count(*)::int as n from runs`);
+    const before = (await countRunsAndEvents(t.runtime.store)).runs;
     const query = `token=${encodeURIComponent(FULL)}`;
     const create = '{"workflow": "demo.countdown", "input": {"count": 0}}';
     for (const [method, path, body] of [
@@ -90,7 +90,7 @@ describe('bearer tokens', () => {
     }
     const [error] = await safe(clientFor(t.base).runs.stream({ id: runA, token: FULL }));
     expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401 });
-    expect(await t.runtime.db.execute<{ n: number }>(sql`select count(*)::int as n from runs`)).toEqual(before);
+    expect((await countRunsAndEvents(t.runtime.store)).runs).toEqual(before);
   });
 
   it('/health/* stays open, /metrics needs a token, the OpenAPI document is public', async () => {
