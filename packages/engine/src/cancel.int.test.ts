@@ -8,7 +8,6 @@ import { defineWorkflow, NonRetryableError } from './workflow.js';
 // cancelRun on every status a run can be in: queued (no worker involved), running (its signals abort),
 // suspended in a durable sleep (woken early to end), already cancelled (harmless), finished (a conflict).
 
-const wait = { timeoutMs: 30_000 };
 
 /** What a running step saw of the run's and its own signal when the run was cancelled, per run. */
 const seen = new Map<string, { runSignal: boolean; stepSignal: boolean; reason: string }>();
@@ -79,7 +78,7 @@ describe.each(testBackends)('cancelRun on %s', (backend) => {
 
   it('aborts a running run’s signals and ends it cancelled; a second cancel adds nothing', async () => {
     const { run } = await t.engine.startRun({ workflow: 'test.blocking', input: {} });
-    await waitForEvent(t.runtime, run.id, 'step.started', wait);
+    await waitForEvent(t.runtime, run.id, 'step.started');
     const requested = await t.engine.cancelRun(run.id);
     expect(requested.id).toBe(run.id);
     expect(['running', 'cancelled']).toContain(requested.status);
@@ -87,7 +86,7 @@ describe.each(testBackends)('cancelRun on %s', (backend) => {
     const twice = await t.engine.cancelRun(run.id);
     expect(twice.cancelRequested || twice.status === 'cancelled').toBe(true);
 
-    const done = await waitForStatus(t.runtime, run.id, undefined, wait);
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('cancelled');
     expect(done.error).toBeNull();
     expect(seen.get(run.id)).toEqual({ runSignal: true, stepSignal: true, reason: 'RunCancelled' });
@@ -104,8 +103,8 @@ describe.each(testBackends)('cancelRun on %s', (backend) => {
   it('refuses to cancel a succeeded or failed run, and an unknown one', async () => {
     const { run: ok } = await t.engine.startRun({ workflow: 'test.quick', input: {} });
     const { run: bad } = await t.engine.startRun({ workflow: 'test.quick', input: { fail: true } });
-    const succeeded = await waitForStatus(t.runtime, ok.id, undefined, wait);
-    const failed = await waitForStatus(t.runtime, bad.id, undefined, wait);
+    const succeeded = await waitForStatus(t.runtime, ok.id);
+    const failed = await waitForStatus(t.runtime, bad.id);
     expect([succeeded.status, failed.status]).toEqual(['succeeded', 'failed']);
 
     const conflict = await t.engine.cancelRun(ok.id).catch((error: unknown) => error);
@@ -120,13 +119,11 @@ describe.each(testBackends)('cancelRun on %s', (backend) => {
 
   it('ends a run suspended in a long durable sleep promptly', async () => {
     const { run } = await t.engine.startRun({ workflow: sleepWorkflow.name, input: { ms: 3_600_000 } });
-    await waitForEvent(t.runtime, run.id, 'run.sleeping', wait);
-    const requestedAt = Date.now();
+    await waitForEvent(t.runtime, run.id, 'run.sleeping');
     await t.engine.cancelRun(run.id);
-    const done = await waitForStatus(t.runtime, run.id, undefined, wait);
+    // Prompt by construction: the sleep's wake-up job is an hour away, far beyond this test's timeout.
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('cancelled');
-    // Prompt: long before the hour-long timer (and within the wait budget, not via its wake-up job).
-    expect(done.finishedAt!.getTime() - requestedAt).toBeLessThan(20_000);
     const types = (await t.runtime.eventLog.read(run.id)).map((event) => event.type);
     expect(types).toEqual(['run.created', 'run.started', 'run.sleeping', 'run.cancel_requested', 'run.cancelled']);
   });

@@ -8,7 +8,6 @@ import { defineWorkflow, NonRetryableError } from './workflow.js';
 // Failure semantics of steps and runs: retries with backoff, exhausted retries and the dead-letter list,
 // non-retryable errors, attempt timeouts, and retryRun. Every fact is read from the run's log or row.
 
-const wait = { timeoutMs: 30_000 };
 
 /** Invocations of each step function, per run (workflows are shared by both backends' engines). */
 const calls = new Map<string, number>();
@@ -120,7 +119,7 @@ describe.each(testBackends)('failure semantics on %s', (backend) => {
     const baseMs = 100;
     const maxMs = 1_000;
     const { run } = await t.engine.startRun({ workflow: 'test.charge', input: { failures: 3, retries: 3, baseMs, maxMs } });
-    const done = await waitForStatus(t.runtime, run.id, undefined, wait);
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('succeeded');
     expect(done.output).toEqual({ chargedOnAttempt: 4 });
     expect(invocations(run.id, 'charge')).toBe(4);
@@ -154,7 +153,7 @@ describe.each(testBackends)('failure semantics on %s', (backend) => {
 
   it('fails the run with the error once retries are exhausted, and lists it as a dead letter', async () => {
     const { run } = await t.engine.startRun({ workflow: 'test.charge', input: { failures: 99, retries: 2, baseMs: 10 } });
-    const done = await waitForStatus(t.runtime, run.id, undefined, wait);
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('failed');
     expect(done.finishedAt).toBeInstanceOf(Date);
     expect(invocations(run.id, 'charge')).toBe(3);
@@ -186,7 +185,7 @@ describe.each(testBackends)('failure semantics on %s', (backend) => {
 
   it('fails at once on NonRetryableError despite retries left', async () => {
     const { run } = await t.engine.startRun({ workflow: 'test.charge', input: { failures: 0, retries: 5, fatal: true } });
-    const done = await waitForStatus(t.runtime, run.id, undefined, wait);
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('failed');
     expect(done.error).toMatchObject({ name: 'NonRetryableError', message: 'card reported stolen' });
     expect(invocations(run.id, 'charge')).toBe(1);
@@ -202,7 +201,7 @@ describe.each(testBackends)('failure semantics on %s', (backend) => {
 
   it('fails an attempt that exceeds timeoutMs with StepTimeoutError and aborts its signal', async () => {
     const { run } = await t.engine.startRun({ workflow: 'test.slow', input: { hangs: 1, retries: 1, timeoutMs: 200 } });
-    const done = await waitForStatus(t.runtime, run.id, undefined, wait);
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('succeeded');
     expect(done.output).toEqual({ finishedOnAttempt: 2 });
     expect(aborts.get(run.id)).toEqual([{ attempt: 1, reason: 'StepTimeoutError' }]);
@@ -221,7 +220,7 @@ describe.each(testBackends)('failure semantics on %s', (backend) => {
 
   it('fails the run with StepTimeoutError when the timed-out step has no retries left', async () => {
     const { run } = await t.engine.startRun({ workflow: 'test.slow', input: { hangs: 99, retries: 0, timeoutMs: 100 } });
-    const done = await waitForStatus(t.runtime, run.id, undefined, wait);
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('failed');
     expect(done.error).toMatchObject({ name: 'StepTimeoutError', message: 'step slow timed out after 100 ms' });
     expect(aborts.get(run.id)).toEqual([{ attempt: 1, reason: 'StepTimeoutError' }]);
@@ -231,7 +230,7 @@ describe.each(testBackends)('failure semantics on %s', (backend) => {
 
   it('retryRun re-queues a failed run: completed steps keep their output, the failed step runs again', async () => {
     const { run } = await t.engine.startRun({ workflow: 'test.pipeline', input: {} });
-    const failed = await waitForStatus(t.runtime, run.id, undefined, wait);
+    const failed = await waitForStatus(t.runtime, run.id);
     expect(failed.status).toBe('failed');
     expect(failed.error?.message).toBe('downstream unavailable');
     expect([invocations(run.id, 'one'), invocations(run.id, 'two'), invocations(run.id, 'three')]).toEqual([1, 1, 0]);
@@ -239,7 +238,7 @@ describe.each(testBackends)('failure semantics on %s', (backend) => {
     const retried = await t.engine.retryRun(run.id);
     expect(retried).toMatchObject({ id: run.id, status: 'queued', retries: 1, error: null, finishedAt: null });
 
-    const done = await waitForStatus(t.runtime, run.id, 'succeeded', wait);
+    const done = await waitForStatus(t.runtime, run.id, 'succeeded');
     expect(done.output).toEqual({ one: { token: `${run.id}:1` }, two: { attempt: 2 }, three: 3 });
     expect([invocations(run.id, 'one'), invocations(run.id, 'two'), invocations(run.id, 'three')]).toEqual([1, 2, 1]);
     expect(done.retries).toBe(1);
@@ -270,7 +269,7 @@ describe.each(testBackends)('failure semantics on %s', (backend) => {
 
   it('retryRun refuses runs that did not fail, and unknown runs', async () => {
     const { run } = await t.engine.startRun({ workflow: 'test.charge', input: { failures: 0, retries: 0 } });
-    await waitForStatus(t.runtime, run.id, 'succeeded', wait);
+    await waitForStatus(t.runtime, run.id, 'succeeded');
     const error = await t.engine.retryRun(run.id).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(RunStatusConflictError);
     expect(error).toMatchObject({ code: 'RUN_STATUS_CONFLICT', status: 'succeeded', operation: 'retry' });

@@ -10,7 +10,6 @@ import { defineWorkflow, NonRetryableError } from './workflow.js';
 // written, the workflow version, per-step history, replay without re-running completed steps or duplicating
 // emitted output, and chunk idempotency.
 
-const wait = { timeoutMs: 30_000 };
 
 const calls = new Map<string, number>();
 function called(runId: string, step: string): number {
@@ -132,7 +131,7 @@ describe.each(testBackends)('execution history on %s', (backend) => {
     expect(audited.version).toMatch(/^[0-9a-f]{16}$/);
     const { run } = await t.engine.startRun({ workflow: 'test.audited', input: {} });
     expect(run.workflowVersion).toBe(audited.version);
-    const done = await waitForStatus(t.runtime, run.id, undefined, wait);
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('failed');
     expect(done.workflowVersion).toBe(audited.version);
     const [created] = await t.runtime.eventLog.read(run.id, { limit: 1 });
@@ -165,7 +164,7 @@ describe.each(testBackends)('execution history on %s', (backend) => {
 
   it('replays a re-executed run without re-running completed steps or duplicating emitted output', async () => {
     const { run } = await t.engine.startRun({ workflow: 'test.replayed', input: { sleepMs: 100 } });
-    const done = await waitForStatus(t.runtime, run.id, undefined, wait);
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('succeeded');
     expect(done.output).toEqual({ a: { a: 1 }, b: { b: 2 } });
     expect(invocations(run.id, 'a')).toBe(1);
@@ -222,7 +221,7 @@ describe.each(testBackends)('execution history on %s', (backend) => {
 
   it('does not duplicate a chunk an earlier incarnation of the same attempt already wrote', async () => {
     const { run } = await t.engine.startRun({ workflow: 'test.chunked', input: { words: ['one', 'two', 'three'], replayFirst: true } });
-    const done = await waitForStatus(t.runtime, run.id, undefined, wait);
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('succeeded');
     const chunks = ofType(await t.runtime.eventLog.read(run.id), 'step.chunk');
     // Chunk 0 was already in the log under its key, so the step's own chunk 0 was a no-op.

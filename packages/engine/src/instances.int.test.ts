@@ -23,14 +23,18 @@ describe.each(testBackends)('instance registry on %s', (backend) => {
 
   it('lists a running instance with its host, pid, concurrency and heartbeat, and marks it stopped after close', async () => {
     const id = `listed-${backend}`;
+    const joinedFrom = Date.now();
     const peer = await joinTestEngine(t, { workflows: [oneStep], instanceId: id, concurrency: 3, sweepIntervalMs: 200 });
     peers.push(peer);
 
     const registered = await instance(id);
+    const listedBy = Date.now();
     expect(registered).toMatchObject({ id, host: hostname(), pid: process.pid, concurrency: 3, load: 0, status: 'alive' });
     expect(registered!.stoppedAt).toBeNull();
     expect(registered!.heartbeatAt.getTime()).toBeGreaterThanOrEqual(registered!.startedAt.getTime());
-    expect(Math.abs(Date.now() - registered!.heartbeatAt.getTime())).toBeLessThan(30_000);
+    // Timestamps of this registration (the runtime's clock), not stale or made-up ones.
+    expect(registered!.startedAt.getTime()).toBeGreaterThanOrEqual(joinedFrom);
+    expect(registered!.heartbeatAt.getTime()).toBeLessThanOrEqual(listedBy);
 
     // Housekeeping heartbeats on every sweep interval.
     const beaten = await waitUntil(
@@ -40,7 +44,7 @@ describe.each(testBackends)('instance registry on %s', (backend) => {
         return row && row.heartbeatAt > registered!.heartbeatAt ? row : undefined;
       },
       `instance ${id} to heartbeat`,
-      { timeoutMs: 30_000, recheckMs: 250 },
+      { recheckMs: 250 },
     );
     expect(beaten).toMatchObject({ status: 'alive', startedAt: registered!.startedAt });
 

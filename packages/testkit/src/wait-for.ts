@@ -1,7 +1,13 @@
 import { isTerminal, type RunEvent, type RunStatus } from '@runstream/domain';
 
+/**
+ * Just under the integration suite's test timeout (60 s): a wait is a failure deadline, never a measure of speed,
+ * so it allows what the test itself allows, and a stuck wait still fails with what it was waiting for.
+ */
+const DEFAULT_WAIT_MS = 55_000;
+
 export interface WaitOptions {
-  /** Give up (and fail the test with what was last seen) after this long. Default 15 s. */
+  /** Give up (and fail the test with what was last seen) after this long. Default 55 s. */
   timeoutMs?: number;
 }
 
@@ -33,7 +39,7 @@ export async function waitUntil<T>(
   runtime: { bus: ChangeSignals },
   probe: () => Promise<T | undefined>,
   describe: string | (() => Promise<string> | string),
-  { timeoutMs = 15_000, runId, recheckMs = 500 }: WaitOptions & { runId?: string; recheckMs?: number } = {},
+  { timeoutMs = DEFAULT_WAIT_MS, runId, recheckMs = 500 }: WaitOptions & { runId?: string; recheckMs?: number } = {},
 ): Promise<T> {
   let wake: () => void = () => {};
   const unsubscribe = runId ? runtime.bus.subscribe(runId, () => wake()) : runtime.bus.subscribeAll(() => wake());

@@ -146,9 +146,10 @@ export async function serveTestApi(
 
 /**
  * Polls `probe` (a cheap in-process fact such as a counter) until it returns true; the deadline is a failure.
- * For facts with no event to wait on; `setImmediate`-paced at first, then every 10 ms.
+ * For facts with no event to wait on; `setImmediate`-paced at first, then every 10 ms. The default deadline is just
+ * under the suite's 60 s test timeout: a failure deadline, never a measure of speed.
  */
-export async function until(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+export async function until(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 55_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let round = 0; !(await probe()); round++) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
