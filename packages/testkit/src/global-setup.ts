@@ -1,4 +1,6 @@
+import { rmSync } from 'node:fs';
 import type { TestProject } from 'vitest/node';
+import { bundlesDir } from './child-bundle.js';
 import { prepareTemplateDatabase, dropDatabasesOfRun, testServices } from './databases.js';
 
 declare module 'vitest' {
@@ -24,5 +26,6 @@ export default async function setup(project: TestProject) {
   project.provide('runstreamTest', { adminUrl, redisUrl, templateDatabase, invocation });
   return async () => {
     await dropDatabasesOfRun(adminUrl, invocation);
+    rmSync(bundlesDir(invocation), { recursive: true, force: true });
   };
 }

@@ -1,3 +1,4 @@
 export { createTestDatabase, testBackends, type TestBackend, type TestDatabase } from './test-database.js';
 export { waitForSeq, waitForEvent, waitForStatus, waitUntil, type WaitOptions, type FactSources, type ChangeSignals } from './wait-for.js';
 export { testServices, databaseUrl } from './databases.js';
+export { bundleForChild } from './child-bundle.js';
