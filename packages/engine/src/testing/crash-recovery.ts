@@ -1,19 +1,29 @@
+/**
+ * The crash-recovery scenario, one file per queue backend (crash-recovery.<backend>.int.test.ts) so the two run in
+ * parallel: worker processes are SIGKILLed while a fact in the log says they are inside an execution, and every
+ * run must still complete exactly once.
+ */
 import { isTerminal, type RunEvent } from '@runstream/domain';
 import { countEventsAfter, lastEventPosition } from '@runstream/store/testing';
-import { testBackends, waitForStatus, waitUntil } from '@runstream/testkit';
+import { bundleForChild, waitForStatus, waitUntil, type TestBackend } from '@runstream/testkit';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEngine, type TestEngine } from './testing/index.js';
-import { crashChunk, crashStepOutput, crashWorkflow } from './testing/crash-workflow.js';
+import { crashChunk, crashStepOutput, crashWorkflow } from './crash-workflow.js';
+import { createTestEngine, type TestEngine } from './test-engine.js';
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const workerScript = fileURLToPath(new URL('./testing/worker-process.ts', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+const workerScript = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
 
-const RUNS = 20;
-const KILLS = 10;
-const input = { steps: 4, chunks: 6, chunkMs: 15 };
+const RUNS = 12;
+const input = { steps: 4, chunks: 6, chunkMs: 25 };
+
+/**
+ * Where each worker is killed, in order: right after it took its first lease (before any step of it ran), or
+ * inside a step, once one of its steps streamed a middle chunk (more chunks, and the completion, are still to come).
+ */
+const KILL_POINTS = ['lease-taken', 'mid-step', 'mid-step', 'lease-taken', 'mid-step', 'mid-step'] as const;
+type KillPoint = (typeof KILL_POINTS)[number];
 
 interface WorkerChild {
   instanceId: string;
@@ -33,7 +43,7 @@ async function killWorker(worker: WorkerChild): Promise<void> {
 
 /** Starts a worker process (a real engine node) on the test's namespace; resolves once it consumes jobs. */
 async function startWorker(t: TestEngine, instanceId: string): Promise<WorkerChild> {
-  const child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
+  const child = spawn(process.execPath, [await bundleForChild(workerScript)], {
     cwd: repoRoot,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: {
@@ -87,12 +97,17 @@ async function spawnWorker(t: TestEngine, instanceId: string): Promise<WorkerChi
   }
 }
 
-function lastPosition(t: TestEngine): Promise<string> {
-  return lastEventPosition(t.runtime.store);
+/** Whether the log has, past `position`, the fact that `point` names (or `undefined` while it has not). */
+async function reached(t: TestEngine, position: string, point: KillPoint): Promise<true | undefined> {
+  const found =
+    point === 'lease-taken'
+      ? await countEventsAfter(t.runtime.store, position, { type: 'run.started' })
+      : await countEventsAfter(t.runtime.store, position, { type: 'step.chunk', chunkIndex: [1, input.chunks - 3] });
+  return found > 0 ? true : undefined;
 }
 
-function eventsSince(t: TestEngine, position: string): Promise<number> {
-  return countEventsAfter(t.runtime.store, position);
+function lastPosition(t: TestEngine): Promise<string> {
+  return lastEventPosition(t.runtime.store);
 }
 
 async function unfinished(t: TestEngine, runIds: string[]): Promise<number> {
@@ -100,75 +115,69 @@ async function unfinished(t: TestEngine, runIds: string[]): Promise<number> {
   return runs.filter((run) => !run || !isTerminal(run.status)).length;
 }
 
-afterAll(async () => {
-  await Promise.all([...children].map(killWorker));
-});
-
-describe.each(testBackends)('crash recovery on %s: worker processes SIGKILLed mid-step', (backend) => {
-  let t: TestEngine;
-  beforeAll(async () => {
-    // The test process is an API node only: it creates runs and dispatches their jobs; workers are child processes.
-    t = await createTestEngine({ backend, worker: false, workflows: [crashWorkflow] });
-  });
+/** Registers the scenario's suite for one queue backend. */
+export function describeCrashRecovery(backend: TestBackend) {
   afterAll(async () => {
     await Promise.all([...children].map(killWorker));
-    await t?.close();
   });
 
-  it(`completes ${RUNS} runs exactly once each across ${KILLS} kills`, { timeout: 300_000 }, async () => {
-    const runIds: string[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const { run } = await t.engine.startRun({ workflow: crashWorkflow.name, input });
-      runIds.push(run.id);
-    }
+  describe(`crash recovery on ${backend}: worker processes SIGKILLed inside executions`, () => {
+    let t: TestEngine;
+    beforeAll(async () => {
+      // The test process is an API node only: it creates runs and dispatches their jobs; workers are child processes.
+      t = await createTestEngine({ backend, worker: false, workflows: [crashWorkflow] });
+    });
+    afterAll(async () => {
+      await Promise.all([...children].map(killWorker));
+      await t?.close();
+    });
 
-    let kills = 0;
-    const killedAfter: number[] = [];
-    for (let k = 0; k < KILLS; k++) {
-      const baseline = await lastPosition(t);
-      const worker = await spawnWorker(t, `crash-${backend}-${k}`);
-      // Kill at a different point each time: from its very first write (leases just taken) to well into steps.
-      const wanted = k % 3 === 0 ? 1 : randomInt(2, 40);
-      const progress = await waitUntil(
-        t.runtime,
-        async () => {
-          const since = await eventsSince(t, baseline);
-          if (since >= wanted) return since;
-          return (await unfinished(t, runIds)) === 0 ? since : undefined;
-        },
-        () => `worker ${worker.instanceId} to append ${wanted} events:\n${worker.output()}`,
-        { timeoutMs: 60_000, recheckMs: 250 },
+    it(`completes ${RUNS} runs exactly once each across ${KILL_POINTS.length} kills`, { timeout: 120_000 }, async () => {
+      const runIds: string[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const { run } = await t.engine.startRun({ workflow: crashWorkflow.name, input });
+        runIds.push(run.id);
+      }
+
+      const kills: KillPoint[] = [];
+      for (const [k, point] of KILL_POINTS.entries()) {
+        const baseline = await lastPosition(t);
+        const worker = await spawnWorker(t, `crash-${backend}-${k}`);
+        // Killed as soon as the log says it is there (the bus wakes the wait on every append it makes).
+        const finished = await waitUntil(
+          t.runtime,
+          async () => ((await reached(t, baseline, point)) ? false : (await unfinished(t, runIds)) === 0 ? true : undefined),
+          () => `worker ${worker.instanceId} to reach ${point}:\n${worker.output()}`,
+          { recheckMs: 250 },
+        );
+        if (finished) break;
+        await killWorker(worker);
+        kills.push(point);
+      }
+      expect(kills, 'kills that landed before every run was done').toEqual([...KILL_POINTS]);
+
+      const survivor = await spawnWorker(t, `crash-${backend}-survivor`);
+      const done = await Promise.all(runIds.map((id) => waitForStatus(t.runtime, id, undefined, { timeoutMs: 100_000 }))).finally(() =>
+        killWorker(survivor),
       );
-      if ((await unfinished(t, runIds)) === 0) break;
-      await killWorker(worker);
-      kills++;
-      killedAfter.push(progress);
-    }
-    expect(kills, `kills (after ${killedAfter.join(', ')} events)`).toBe(KILLS);
 
-    const survivor = await spawnWorker(t, `crash-${backend}-survivor`);
-    const done = await Promise.all(
-      runIds.map((id) => waitForStatus(t.runtime, id, undefined, { timeoutMs: 120_000 })),
-    ).finally(() => killWorker(survivor));
-
-    let interruptedSteps = 0;
-    let recoveredRuns = 0;
-    for (const run of done) {
-      expect(run.status, `run ${run.id}`).toBe('succeeded');
-      expect(run.output).toEqual({ outputs: Array.from({ length: input.steps }, (_, s) => crashStepOutput(s, input.chunks)) });
-      const events = await t.runtime.eventLog.read(run.id, { limit: 10_000 });
-      checkLog(run.id, events);
-      const starts = events.filter((event) => event.type === 'run.started').length;
-      if (starts > 1) recoveredRuns++;
-      interruptedSteps += events.filter(
-        (event) => event.type === 'step.started' && event.data.attempt > 1,
-      ).length;
-    }
-    // The kills really landed inside executions and steps: otherwise this test proves nothing.
-    expect(recoveredRuns).toBeGreaterThan(0);
-    expect(interruptedSteps).toBeGreaterThan(0);
+      let interruptedSteps = 0;
+      let recoveredRuns = 0;
+      for (const run of done) {
+        expect(run.status, `run ${run.id}`).toBe('succeeded');
+        expect(run.output).toEqual({ outputs: Array.from({ length: input.steps }, (_, s) => crashStepOutput(s, input.chunks)) });
+        const events = await t.runtime.eventLog.read(run.id, { limit: 10_000 });
+        checkLog(run.id, events);
+        const starts = events.filter((event) => event.type === 'run.started').length;
+        if (starts > 1) recoveredRuns++;
+        interruptedSteps += events.filter((event) => event.type === 'step.started' && event.data.attempt > 1).length;
+      }
+      // The kills really landed inside executions and steps: otherwise this test proves nothing.
+      expect(recoveredRuns).toBeGreaterThan(0);
+      expect(interruptedSteps).toBeGreaterThan(0);
+    });
   });
-});
+}
 
 /** Exactly-once facts of one run's log. */
 function checkLog(runId: string, events: RunEvent[]) {

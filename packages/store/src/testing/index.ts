@@ -98,9 +98,17 @@ export async function lastEventPosition({ db }: Probed): Promise<string> {
   return row!.position;
 }
 
-export async function countEventsAfter({ db }: Probed, position: string): Promise<number> {
+/** Events appended after `position`; with `type`, only those, and with `chunkIndex`, only chunks indexed in that range. */
+export async function countEventsAfter(
+  { db }: Probed,
+  position: string,
+  filter: { type?: string; chunkIndex?: [number, number] } = {},
+): Promise<number> {
+  const conditions = [sql`position > ${position}::bigint`];
+  if (filter.type !== undefined) conditions.push(sql`type = ${filter.type}`);
+  if (filter.chunkIndex) conditions.push(sql`(data->>'index')::int between ${filter.chunkIndex[0]} and ${filter.chunkIndex[1]}`);
   const [row] = await db.execute<{ n: number }>(
-    sql`select count(*)::int as n from run_events where position > ${position}::bigint`,
+    sql`select count(*)::int as n from run_events where ${sql.join(conditions, sql` and `)}`,
   );
   return row!.n;
 }
