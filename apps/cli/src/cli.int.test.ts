@@ -1,12 +1,18 @@
 import { serveTestApi, type TestApiServer } from '@runstream/api/testing';
 import { demoWorkflows } from '@runstream/demo-workflows';
 import { createTestEngine, type TestEngine } from '@runstream/engine/testing';
-import { waitForStatus } from '@runstream/testkit';
+import { bundleForChild, waitForStatus } from '@runstream/testkit';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const bin = fileURLToPath(new URL('../bin/runstream.js', import.meta.url));
+const main = fileURLToPath(new URL('./main.ts', import.meta.url));
+/**
+ * The CLI's entry compiled once for this file: the shipped `bin` compiles it through tsx in every process, which
+ * on a loaded machine costs seconds per command. The last test runs the real `bin`.
+ */
+let compiled: string;
 const token = 'cli-test-token';
 const auth = { tokens: [token], readTokenSecret: 'cli-test-read-token-secret' };
 
@@ -19,9 +25,12 @@ interface Cli {
   line(stream: 'stdout' | 'stderr', match: RegExp): Promise<string>;
 }
 
-/** Runs the real `runstream` bin as a child process (asynchronously: the API serves it from this process). */
-function cli(args: string[], env: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, [bin, ...args], {
+/**
+ * Runs the `runstream` command as a child process (asynchronously: the API serves it from this process), from the
+ * compiled entry or, with `viaBin`, through the shipped bin.
+ */
+function cli(args: string[], env: Record<string, string> = {}, { viaBin = false } = {}): Cli {
+  const child = spawn(process.execPath, [viaBin ? bin : compiled, ...args], {
     env: { ...process.env, RUNSTREAM_API_TOKEN: token, NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -73,6 +82,7 @@ describe('the runstream CLI against the real API', () => {
   let url: string;
 
   beforeAll(async () => {
+    compiled = await bundleForChild(main);
     t = await createTestEngine({ backend: 'postgres', workflows: demoWorkflows });
     server = await startHttp(t);
     port = server.port;
@@ -237,7 +247,8 @@ describe('the runstream CLI against the real API', () => {
     const badJson = await cli(['start', 'demo.tokens', '--input', '{text: hi}']).done;
     expect(badJson.code).toBe(2);
     expect(badJson.stderr).toContain('runstream: --input is not valid JSON: ');
-    const help = await cli(['--help']).done;
+    // The shipped bin (tsx, no build step) runs the same entry.
+    const help = await cli(['--help'], {}, { viaBin: true }).done;
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Usage: runstream');
   });
