@@ -3,7 +3,7 @@
  * PostgreSQL queue backend) on this file's own database. Every wait is on a fact the page shows (Playwright's
  * auto-waiting locators); the timeouts are failure deadlines, never sleeps.
  */
-import { buildDashboard } from '@runstream/dashboard/build';
+import { buildDashboardForTests } from '@runstream/dashboard/build';
 import { createRuntime, type Runtime } from '@runstream/runtime';
 import { createTestDatabase, type TestDatabase } from '@runstream/testkit';
 import { mkdirSync } from 'node:fs';
@@ -24,6 +24,7 @@ interface ApiRun {
 }
 
 let database: TestDatabase;
+let dashboardDir: string;
 let server: StartedServer;
 let port: number;
 let base: string;
@@ -47,7 +48,10 @@ function serverConfig(listenPort: number, apiToken?: string): ServerConfig {
 
 // A short grace so a restart hands the in-flight step off instead of waiting for it to finish.
 const start = (listenPort: number, apiToken?: string) =>
-  startServer(serverConfig(listenPort, apiToken), { engine: { shutdownGraceMs: 300, sweepIntervalMs: 500, leaseMs: 2_000 } });
+  startServer(serverConfig(listenPort, apiToken), {
+    engine: { shutdownGraceMs: 300, sweepIntervalMs: 500, leaseMs: 2_000 },
+    dashboardDir,
+  });
 
 async function api<T>(path: string, body?: unknown, token?: string): Promise<T> {
   const response = await fetch(`${base}/api${path}`, {
@@ -68,7 +72,8 @@ const startRun = async (workflow: string, input: unknown) => (await api<{ run: A
 async function newPage(width = 1280, height = 900): Promise<Page> {
   context = await browser.newContext({ viewport: { width, height } });
   const page = await context.newPage();
-  page.setDefaultTimeout(20_000);
+  // Failure deadlines just under the test's own 60 s: a loaded machine only makes a wait longer.
+  page.setDefaultTimeout(55_000);
   page.on('pageerror', (error) => pageErrors.push(`${error.name}: ${error.message}`));
   // Everything the page needs comes from the server under its Content-Security-Policy: nothing is refused.
   page.on('console', (message) => {
@@ -84,7 +89,7 @@ const words = (n: number, prefix = 'word') => Array.from({ length: n }, (_, i) =
 
 beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
-  await buildDashboard();
+  dashboardDir = await buildDashboardForTests();
   database = await createTestDatabase();
   server = await start(0);
   base = server.url;
@@ -127,7 +132,7 @@ describe('dashboard in headless Chromium', () => {
     expect(partial!.length).toBeLessThan(text.length);
     await page.screenshot({ path: join(artifacts, 'run-page-streaming-1280.png'), fullPage: true });
 
-    await page.locator('.run[data-status="succeeded"]').waitFor({ timeout: 30_000 });
+    await page.locator('.run[data-status="succeeded"]').waitFor();
     expect(await stream.textContent()).toBe(text);
     const run = await api<ApiRun>(`/runs/${id}`);
     await page.locator(`.timeline > li[data-seq="${run.lastSeq}"]`).waitFor();
@@ -155,7 +160,7 @@ describe('dashboard in headless Chromium', () => {
     server = await start(port);
     expect(server.url).toBe(base);
 
-    await page.locator('.run[data-status="succeeded"]').waitFor({ timeout: 45_000 });
+    await page.locator('.run[data-status="succeeded"]').waitFor();
     const final = await api<ApiRun>(`/runs/${run.id}`);
     await page.locator(`.timeline > li[data-seq="${final.lastSeq}"]`).waitFor();
     expect(await timelineSeqs(page)).toEqual(range(final.lastSeq));
@@ -178,7 +183,7 @@ describe('dashboard in headless Chromium', () => {
     await page.locator(`.timeline > li[data-seq="${before.length}"]`).waitFor();
     const after = await lines();
     expect(after.slice(0, before.length)).toEqual(before);
-    await page.locator('.run[data-status="succeeded"]').waitFor({ timeout: 30_000 });
+    await page.locator('.run[data-status="succeeded"]').waitFor();
     const final = await api<ApiRun>(`/runs/${run.id}`);
     await page.locator(`.timeline > li[data-seq="${final.lastSeq}"]`).waitFor();
     expect(await timelineSeqs(page)).toEqual(range(final.lastSeq));
@@ -247,11 +252,11 @@ describe('dashboard in headless Chromium', () => {
 
     const run = await startRun('demo.countdown', { count: 3, intervalMs: 300 });
     // The feed withholds transactions younger than the oldest one in flight on the PostgreSQL server, so other
-    // test files' transactions can delay it: a generous deadline.
+    // test files' transactions can delay it (the page's default deadline allows for that).
     const row = page.locator(`table.runs tbody tr[data-run-id="${run.id}"]`);
-    await row.waitFor({ timeout: 30_000 });
-    await page.locator(`tr[data-run-id="${run.id}"][data-status="running"]`).waitFor({ timeout: 30_000 });
-    await page.locator(`tr[data-run-id="${run.id}"][data-status="succeeded"]`).waitFor({ timeout: 30_000 });
+    await row.waitFor();
+    await page.locator(`tr[data-run-id="${run.id}"][data-status="running"]`).waitFor();
+    await page.locator(`tr[data-run-id="${run.id}"][data-status="succeeded"]`).waitFor();
     expect(await row.innerText()).toContain('Succeeded');
     expect(await page.locator('table.runs tbody tr').first().getAttribute('data-run-id')).toBe(run.id);
     await page.screenshot({ path: join(artifacts, 'runs-list-1280.png'), fullPage: true });
@@ -354,7 +359,7 @@ describe('dashboard in headless Chromium', () => {
     const tokenInput = page.getByLabel('API token');
     await tokenInput.fill(token);
     await tokenInput.press('Enter');
-    await page.locator('.run[data-status="succeeded"]').waitFor({ timeout: 30_000 });
+    await page.locator('.run[data-status="succeeded"]').waitFor();
     expect(await page.locator('.step[data-step="generate"] pre.stream').textContent()).toBe(words(12, 'auth'));
     const final = await api<ApiRun>(`/runs/${run.id}`, undefined, token);
     expect(await timelineSeqs(page)).toEqual(range(final.lastSeq));
@@ -366,6 +371,6 @@ describe('dashboard in headless Chromium', () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Runs' }).click();
     await page.locator('[data-link="live"]').waitFor();
     const next = (await api<{ run: ApiRun }>('/runs', { workflow: 'demo.countdown', input: { count: 1, intervalMs: 10 } }, token)).run;
-    await page.locator(`tr[data-run-id="${next.id}"][data-status="succeeded"]`).waitFor({ timeout: 30_000 });
+    await page.locator(`tr[data-run-id="${next.id}"][data-status="succeeded"]`).waitFor();
   });
 });

@@ -24,6 +24,8 @@ export interface StartServerOptions {
    * bounded; waiting for the queue's backend ends at once), releases what it built and rejects with the reason.
    */
   signal?: AbortSignal;
+  /** The built dashboard to serve (default: apps/dashboard/dist); tests serve a build of their own. */
+  dashboardDir?: string;
 }
 
 export interface StartedServer {
@@ -155,7 +157,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
 
     signal?.throwIfAborted();
 
-    const http = await startHttp(config, { runtime, engine, queue, logger });
+    const http = await startHttp(config, { runtime, engine, queue, logger, dashboardDir: options.dashboardDir });
     teardown.push({ name: 'http', run: () => http.close() });
     signal?.throwIfAborted();
 
@@ -191,6 +193,7 @@ interface HttpParts {
   engine: Engine;
   queue: JobQueue;
   logger: Logger;
+  dashboardDir: string | undefined;
 }
 
 interface RunningHttp {
@@ -209,7 +212,7 @@ async function startHttp(config: ServerConfig, parts: HttpParts): Promise<Runnin
   } else {
     const api = createApi(config, parts);
     // The browser dashboard's pages and assets (GET/HEAD outside /api and /rpc); everything else is the API's.
-    const dashboard = createDashboardHandler();
+    const dashboard = createDashboardHandler(parts.dashboardDir ? { distDir: parts.dashboardDir } : {});
     handle = (req, res) => {
       if (!dashboard(req, res)) void api.handle(req, res);
     };
