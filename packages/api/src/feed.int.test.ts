@@ -35,7 +35,7 @@ function openFeed(url: string) {
     es,
     messages,
     opened,
-    async until(predicate: (messages: FeedMessage[]) => boolean, timeoutMs = 30_000): Promise<FeedMessage[]> {
+    async until(predicate: (messages: FeedMessage[]) => boolean, timeoutMs = 55_000): Promise<FeedMessage[]> {
       const deadline = Date.now() + timeoutMs;
       while (!predicate(messages)) {
         if (Date.now() > deadline) throw new Error(`feed: timed out; got ${JSON.stringify(messages.map((m) => m.type))}`);

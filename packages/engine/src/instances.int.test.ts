@@ -85,7 +85,7 @@ describe.each(testBackends)('instance registry on %s', (backend) => {
       instanceStaleMs: 5_000,
     });
     peers.push(peer);
-    const done = await waitForStatus(t.runtime, run.id, undefined, { timeoutMs: 30_000 });
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('succeeded');
     expect(done.output).toEqual({ attempt: 2 });
 

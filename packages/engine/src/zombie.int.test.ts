@@ -108,7 +108,7 @@ describe.each(testBackends)('a zombie execution on %s', (backend) => {
 
     // B joins; its sweeper finds the expired lease and B takes the run over and finishes it.
     b = await joinTestEngine(t, { workflows: [stalling], instanceId: `zombie-B-${backend}`, sweepIntervalMs: 200 });
-    const done = await waitForStatus(t.runtime, run.id, undefined, { timeoutMs: 30_000 });
+    const done = await waitForStatus(t.runtime, run.id);
     expect(done.status).toBe('succeeded');
     expect(done.output).toEqual({ work: { attempt: 2 }, after: 'after' });
     const settled = await t.runtime.eventLog.read(run.id);

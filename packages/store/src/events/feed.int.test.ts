@@ -30,7 +30,7 @@ const key = (event: { runId: string; seq: number }) => `${event.runId}#${event.s
 async function readFeedUntil(
   after: string | undefined,
   done: (seen: FeedEvent[]) => boolean,
-  { limit = 500, timeoutMs = 30_000 }: { limit?: number; timeoutMs?: number } = {},
+  { limit = 500, timeoutMs = 55_000 }: { limit?: number; timeoutMs?: number } = {},
 ): Promise<{ events: FeedEvent[]; cursor: string | undefined }> {
   const seen: FeedEvent[] = [];
   let cursor = after;
@@ -229,7 +229,7 @@ describe('readAll', () => {
           const reader = (async () => {
             const seen: FeedEvent[] = [];
             let cursor = head;
-            const deadline = Date.now() + 30_000;
+            const deadline = Date.now() + 55_000;
             while (writing || keysOf(seen, ids).length < total) {
               if (Date.now() > deadline) {
                 throw new Error(`reader saw ${keysOf(seen, ids).length} of ${total}; ${await oldestTransactions()}`);
