@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-/* global console, process, performance, URL */
 /**
  * Runs the integration suite N times with K copies at once, each copy its own vitest process (`pnpm test:stress`),
  * and prints every test that failed at least once with its count, and each copy's wall time: a test that fails
@@ -14,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
