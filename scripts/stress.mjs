@@ -54,12 +54,17 @@ function runCopy(label, outputFile, filters) {
 }
 
 /** Failed tests of one report, as `file › full name`; a file that failed outside any test counts as one. */
-function failuresOf(report) {
+function failuresOf(report, label) {
   const failed = [];
   for (const file of report.testResults ?? []) {
     const path = relative(repoRoot, file.name);
     const tests = file.assertionResults ?? [];
-    for (const test of tests) if (test.status === 'failed') failed.push(`${path} › ${test.fullName}`);
+    for (const test of tests) {
+      if (test.status !== 'failed') continue;
+      failed.push(`${path} › ${test.fullName}`);
+      const why = (test.failureMessages?.[0] ?? '').split('\n').slice(0, 3).join('\n    ');
+      console.log(`${label}: FAILED ${path} › ${test.fullName}\n    ${why}`);
+    }
     if (file.status === 'failed' && !tests.some((test) => test.status === 'failed')) {
       failed.push(`${path} › (file: ${(file.message ?? 'failed outside its tests').split('\n')[0]})`);
     }
@@ -87,7 +92,7 @@ try {
         console.log(`${result.label}: no report (exit ${result.code ?? result.signal}) after ${result.seconds.toFixed(1)} s\n${result.stderr}`);
         continue;
       }
-      const failed = failuresOf(report);
+      const failed = failuresOf(report, result.label);
       for (const name of failed) counts.set(name, (counts.get(name) ?? 0) + 1);
       walls.push(result.seconds);
       console.log(
