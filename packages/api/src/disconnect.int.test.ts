@@ -21,7 +21,7 @@ type Mode = 'after-first-event' | 'after-headers' | 'before-response';
  * stream fails; the cycles only have to cover every mode on both streams many times over, and leave the heap check
  * (a gross leak) something to see.
  */
-const CYCLES = 400;
+const CYCLES = 200;
 
 /** Far beyond any test's timeout. */
 const NO_RECHECK_MS = 3_600_000;
