@@ -250,21 +250,23 @@ describe('dashboard in headless Chromium', () => {
     await page.locator('table.runs tbody tr').first().waitFor();
     await page.locator('[data-link="live"]').waitFor();
 
-    const run = await startRun('demo.countdown', { count: 3, intervalMs: 300 });
-    // The feed withholds transactions younger than the oldest one in flight on the PostgreSQL server, so other
-    // test files' transactions can delay it (the page's default deadline allows for that).
+    // Running until the test cancels it. The feed withholds transactions younger than the oldest one in flight on
+    // the PostgreSQL server, so other test files' transactions can delay it, and a short run could go from queued
+    // to succeeded in one late delivery; this one is certainly shown running first, then changes in place.
+    const run = await startRun('demo.countdown', { count: 10_000, intervalMs: 50 });
     const row = page.locator(`table.runs tbody tr[data-run-id="${run.id}"]`);
     await row.waitFor();
     await page.locator(`tr[data-run-id="${run.id}"][data-status="running"]`).waitFor();
-    await page.locator(`tr[data-run-id="${run.id}"][data-status="succeeded"]`).waitFor();
-    expect(await row.innerText()).toContain('Succeeded');
+    await api(`/runs/${run.id}/cancel`, {});
+    await page.locator(`tr[data-run-id="${run.id}"][data-status="cancelled"]`).waitFor();
+    expect(await row.innerText()).toContain('Cancelled');
     expect(await page.locator('table.runs tbody tr').first().getAttribute('data-run-id')).toBe(run.id);
     await page.screenshot({ path: join(artifacts, 'runs-list-1280.png'), fullPage: true });
     await page.setViewportSize({ width: 400, height: 860 });
     await page.screenshot({ path: join(artifacts, 'runs-list-400.png') });
     await page.setViewportSize({ width: 1280, height: 900 });
 
-    // Filter by status: only the cancelled countdown of the earlier test.
+    // Filter by status: only the cancelled countdowns (this one and the earlier test's).
     await page.getByLabel('Status').selectOption('cancelled');
     await page.waitForURL(/status=cancelled/);
     await page.locator('table.runs tbody tr[data-status="cancelled"]').first().waitFor();
