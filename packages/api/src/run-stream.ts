@@ -1,5 +1,5 @@
 import { withEventMeta } from '@orpc/server';
-import { isTerminal, RunNotFoundError, terminalStatusOf, type RunEvent, type RunStatus } from '@runstream/domain';
+import { isTerminal, MAX_INT4, RunNotFoundError, terminalStatusOf, type RunEvent, type RunStatus } from '@runstream/domain';
 import type { Runtime } from '@runstream/runtime';
 import { badRequest, toApiErrorOrFault } from './errors.js';
 import { presentEvent, streamAbortedError } from './presentation.js';
@@ -7,10 +7,10 @@ import { Wakeups, type StreamContext, type StreamSettings } from './stream-contr
 
 /** `Last-Event-ID` of a run stream: the seq last received (each event's SSE id is its seq). */
 export function seqAfterLastEventId(lastEventId: string): number {
-  if (!/^\d{1,15}$/.test(lastEventId.trim())) {
-    throw badRequest([{ field: 'Last-Event-ID', message: 'must be the seq of the last event received' }]);
-  }
-  return Number(lastEventId.trim()) + 1;
+  const seq = /^\d{1,15}$/.test(lastEventId.trim()) ? Number(lastEventId.trim()) : NaN;
+  // MAX_INT4 is the last seq a run can have: nothing can follow it.
+  if (!(seq < MAX_INT4)) throw badRequest([{ field: 'Last-Event-ID', message: 'must be the seq of the last event received' }]);
+  return seq + 1;
 }
 
 /**

@@ -1,4 +1,14 @@
-import { errorInfoSchema, runEventSchema, runStatusSchema, stepStatuses, storedEventSchema } from '@runstream/domain';
+import {
+  errorInfoSchema,
+  runEventSchema,
+  runStatusSchema,
+  seqNumber,
+  stepStatuses,
+  storableDate,
+  storableJson,
+  storableText,
+  storedEventSchema,
+} from '@runstream/domain';
 import { z } from 'zod';
 
 // The run vocabulary (statuses, errors, events) is domain's; the contract adds the API's own shapes around it.
@@ -70,23 +80,23 @@ export const healthSchema = z.object({
 });
 
 const runId = z.uuid({ error: 'must be a run id (a UUID)' });
-/** Query strings arrive as text over REST; numbers are coerced, then checked. */
-const seqParam = z.coerce.number().int().min(1);
+/** Query strings arrive as text over REST; numbers and dates are coerced, then checked against what PostgreSQL holds. */
+const seqParam = seqNumber();
 
 export const inputs = {
   createRun: z.object({
-    workflow: z.string().min(1).max(200),
-    input: z.unknown().optional(),
-    idempotencyKey: z.string().min(1).max(300).optional(),
+    workflow: storableText().min(1).max(200),
+    input: storableJson().optional(),
+    idempotencyKey: storableText().min(1).max(300).optional(),
   }),
   listRuns: z.object({
-    workflow: z.string().min(1).max(200).optional(),
+    workflow: storableText().min(1).max(200).optional(),
     status: z
       .union([runStatusSchema, z.array(runStatusSchema)])
       .optional(),
-    createdAfter: z.coerce.date().optional(),
-    createdBefore: z.coerce.date().optional(),
-    cursor: z.string().min(1).max(500).optional(),
+    createdAfter: storableDate().optional(),
+    createdBefore: storableDate().optional(),
+    cursor: storableText().min(1).max(500).optional(),
     limit: z.coerce.number().int().min(1).max(200).default(50),
   }),
   runById: z.object({ id: runId }),
@@ -100,10 +110,10 @@ export const inputs = {
     /** First seq to send; `Last-Event-ID` (a reconnect) takes precedence. */
     fromSeq: seqParam.default(1),
     /** A read token scoped to this run, for clients that cannot send headers (`EventSource`). */
-    token: z.string().optional(),
+    token: storableText().optional(),
   }),
   streamFeed: z.object({
     /** Resume after this feed cursor; `Last-Event-ID` takes precedence. Default: only what happens next. */
-    after: z.string().max(100).optional(),
+    after: storableText().max(100).optional(),
   }),
 };

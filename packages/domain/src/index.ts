@@ -8,3 +8,4 @@ export * from './step-history.js';
 export * from './backoff.js';
 export * from './defaults.js';
 export * from './exhaustive.js';
+export * from './storable.js';

@@ -53,3 +53,14 @@ describe('feed cursor', () => {
     expect(caught).toMatchObject({ cursor, code: 'INVALID_CURSOR', field: 'cursor' });
   });
 });
+
+describe('feed cursor bounds', () => {
+  it('refuses positions past the columns (xid8, bigint) and accepts their largest values', () => {
+    expect(() => decodeFeedCursor('1:9999999999999999999')).toThrow(InvalidCursorError);
+    expect(() => decodeFeedCursor('18446744073709551616:1')).toThrow(InvalidCursorError);
+    expect(decodeFeedCursor('18446744073709551615:9223372036854775807')).toEqual({
+      transactionId: 18446744073709551615n,
+      position: 9223372036854775807n,
+    });
+  });
+});

@@ -23,8 +23,14 @@ export function encodeFeedCursor({ transactionId, position }: FeedPosition): str
   return `${transactionId}:${position}`;
 }
 
+/** A transaction id is an `xid8` (unsigned 64 bits), a position a `bigint` (signed 64 bits). */
+const MAX_XID8 = 2n ** 64n - 1n;
+const MAX_BIGINT = 2n ** 63n - 1n;
+
 export function decodeFeedCursor(cursor: string): FeedPosition {
   const match = /^(\d{1,20}):(\d{1,19})$/.exec(cursor);
   if (!match) throw new InvalidCursorError(cursor);
-  return { transactionId: BigInt(match[1]!), position: BigInt(match[2]!) };
+  const position = { transactionId: BigInt(match[1]!), position: BigInt(match[2]!) };
+  if (position.transactionId > MAX_XID8 || position.position > MAX_BIGINT) throw new InvalidCursorError(cursor);
+  return position;
 }

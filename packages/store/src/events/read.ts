@@ -1,4 +1,4 @@
-import type { EventType, RunEvent } from '@runstream/domain';
+import { MAX_INT4, type EventType, type RunEvent } from '@runstream/domain';
 import { sql } from 'drizzle-orm';
 import type { EventLogContext } from '../context.js';
 
@@ -40,13 +40,17 @@ export function pageSize(limit: number | undefined, field: string): number {
 /** One keyset page of a run's events, in seq order. */
 export async function readEvents({ db }: EventLogContext, runId: string, options: ReadOptions = {}): Promise<RunEvent[]> {
   const fromSeq = options.fromSeq ?? 1;
-  if (!Number.isInteger(fromSeq) || fromSeq < 1) throw new RangeError('fromSeq must be an integer ≥ 1');
+  if (!Number.isInteger(fromSeq) || fromSeq < 1 || fromSeq > MAX_INT4) {
+    throw new RangeError(`fromSeq must be an integer from 1 to ${MAX_INT4}`);
+  }
   const limit = pageSize(options.limit, 'limit');
+  // The bound is an `integer` too: at the top of its range it stops at the last seq a run can have.
+  const lastSeq = Math.min(fromSeq + limit - 1, MAX_INT4);
   // Seqs are dense, so the upper bound changes nothing but the plan: without it, on a table whose statistics do
   // not yet know a long run, PostgreSQL bitmap-scans and sorts the whole rest of the run for every page.
   const rows = await db.execute<StoredEventRow>(sql`
     select run_id, seq, type, data, key, created_at from run_events
-    where run_id = ${runId} and seq >= ${fromSeq} and seq < ${fromSeq + limit}
+    where run_id = ${runId} and seq >= ${fromSeq} and seq <= ${lastSeq}
     order by seq limit ${limit}`);
   return rows.map(toRunEvent);
 }

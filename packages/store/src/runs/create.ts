@@ -1,4 +1,4 @@
-import { applyEvent, IdempotencyKeyReusedError, parseWith, type NewEvent } from '@runstream/domain';
+import { applyEvent, IdempotencyKeyReusedError, parseWith, storableJson, storableText, type NewEvent } from '@runstream/domain';
 import { pgErrorCode, pgErrorConstraint, uuidv7 } from '@runstream/db';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
@@ -15,12 +15,12 @@ export interface CreateRunInput {
 }
 
 const createRunSchema = z.object({
-  workflow: z.string().min(1).max(200),
-  input: z.json(),
-  // PostgreSQL would store a lone surrogate as U+FFFD, so different keys would meet as one.
-  // (With the u flag a surrogate pair is one code point, so \p{Cs} matches only lone halves.)
-  idempotencyKey: z.string().min(1).max(300).refine((key) => !/\p{Cs}/u.test(key), 'must not contain lone surrogates').optional(),
-  workflowVersion: z.string().max(200).optional(),
+  workflow: storableText().min(1).max(200),
+  // Checked to be JSON (without recursing, so any depth is refused safely rather than overflowing the stack).
+  input: storableJson() as z.ZodType<z.core.util.JSONType>,
+  // PostgreSQL would store a lone surrogate as U+FFFD, so different keys would meet as one: storableText refuses them.
+  idempotencyKey: storableText().min(1).max(300).optional(),
+  workflowVersion: storableText().max(200).optional(),
 });
 
 /** JSON with object keys sorted at every level: equal for values jsonb stores as equal, whatever their key order. */

@@ -1,4 +1,4 @@
-import { InvalidCursorError, parseWith, runStatuses, type RunStatus } from '@runstream/domain';
+import { InvalidCursorError, isStorableDate, parseWith, runStatuses, storableText, type RunStatus } from '@runstream/domain';
 import { runs } from '@runstream/db';
 import { and, desc, eq, gte, inArray, lt, or, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
@@ -22,11 +22,13 @@ export interface RunPage {
   nextCursor?: string;
 }
 
+const storableDate = z.date().refine(isStorableDate, 'must be a date between 0001-01-01 and 9999-12-31');
+
 const listSchema = z.object({
-  workflow: z.string().min(1).optional(),
+  workflow: storableText().min(1).optional(),
   status: z.union([z.enum(runStatuses), z.array(z.enum(runStatuses)).min(1)]).optional(),
-  createdAfter: z.date().optional(),
-  createdBefore: z.date().optional(),
+  createdAfter: storableDate.optional(),
+  createdBefore: storableDate.optional(),
   cursor: z.string().optional(),
   limit: z.number().int().min(1).max(200).optional(),
 });
@@ -39,7 +41,7 @@ function encodeListCursor(run: Run): string {
 function decodeListCursor(cursor: string): { createdAt: Date; id: string } {
   const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
   const createdAt = new Date(at ?? '');
-  if (!id || !uuidPattern.test(id) || Number.isNaN(createdAt.getTime())) throw new InvalidCursorError(cursor);
+  if (!id || !uuidPattern.test(id) || !isStorableDate(createdAt)) throw new InvalidCursorError(cursor);
   return { createdAt, id };
 }
 
