@@ -44,12 +44,86 @@ export function issuesOf(error: InputValidationError): [FieldIssue, ...FieldIssu
   return issues.length > 0 ? (issues as [FieldIssue, ...FieldIssue[]]) : [{ field: '(root)', message: error.message }];
 }
 
+/** Seconds a client should wait before retrying a call refused because a dependency is unreachable. */
+export const RETRY_AFTER_SECONDS = 1;
+
+/** Driver and socket codes of a connection that failed or could not be made (postgres.js, ioredis, node:net). */
+const connectionErrorCodes: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+]);
+
+/**
+ * PostgreSQL's own outage codes: connection exceptions (class 08), the server shutting down or starting
+ * (57P01–57P03), too many connections (53300).
+ */
+function isPostgresOutageCode(code: string): boolean {
+  return /^08[0-9A-Z]{3}$/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300';
+}
+
+/** Whether `error` (or what caused it: drizzle wraps the driver's error) says a dependency could not be reached. */
+export function isDependencyOutage(error: unknown): boolean {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    if (typeof current !== 'object') return false;
+    const code = 'code' in current ? current.code : undefined;
+    if (typeof code === 'string' && (connectionErrorCodes.has(code) || isPostgresOutageCode(code))) return true;
+    if (current instanceof Error && /^Connection is closed\.?$/.test(current.message)) return true;
+    current = 'cause' in current ? current.cause : undefined;
+  }
+  return false;
+}
+
+/** The contract's answer to an outage: 503, a stable code, and how long to wait (also `Retry-After`). */
+export function dependencyUnavailable(cause: unknown): ORPCError<string, unknown> {
+  return new ORPCError('DEPENDENCY_UNAVAILABLE', {
+    status: 503,
+    message: 'a service Runstream depends on is unreachable; retry later',
+    data: { retryAfterSeconds: RETRY_AFTER_SECONDS },
+    cause,
+  });
+}
+
+/** The `Retry-After` header an error response carries: on every 503 (an outage, or the server shutting down). */
+export function retryAfterHeader(error: ORPCError<string, unknown>): string | undefined {
+  return error.status === 503 ? String(RETRY_AFTER_SECONDS) : undefined;
+}
+
+/**
+ * What is logged about a fault: names, codes, PostgreSQL's message and the stack frames, but neither the SQL
+ * text nor its parameters (drizzle puts both in its message; they may hold run inputs).
+ */
+export function describeFault(error: unknown, depth = 0): unknown {
+  if (!(error instanceof Error)) return typeof error === 'string' ? error.slice(0, 200) : typeof error;
+  const code = 'code' in error ? error.code : undefined;
+  const message = error.message.startsWith('Failed query:') ? 'query failed' : error.message.split('\n', 1)[0]!.slice(0, 200);
+  const frames = (error.stack ?? '').split('\n').filter((line) => line.startsWith('    at ')).join('\n');
+  return {
+    name: error.name,
+    message,
+    ...(code === undefined ? {} : { code }),
+    ...(frames ? { stack: frames } : {}),
+    ...(error.cause !== undefined && depth < 3 ? { cause: describeFault(error.cause, depth + 1) } : {}),
+  };
+}
+
 /**
  * Maps what a procedure threw to the error the client sees: domain errors to the contract's typed errors with
- * stable codes, oRPC's input validation to BAD_REQUEST naming the field. Returns null for anything unexpected
+ * stable codes, oRPC's input validation to BAD_REQUEST naming the field, an unreachable dependency to 503
+ * DEPENDENCY_UNAVAILABLE. Returns null for anything unexpected
  * (a real fault), which the caller logs and reports as a bare 500.
  */
 export function toApiError(error: unknown): ORPCError<string, unknown> | null {
+  if (isDependencyOutage(error)) return dependencyUnavailable(error);
   if (error instanceof ORPCError) {
     if (error.code === 'BAD_REQUEST' && error.cause instanceof InputValidationError) {
       const issues = issuesOf(error.cause);
@@ -93,11 +167,18 @@ export function toApiError(error: unknown): ORPCError<string, unknown> | null {
   return null;
 }
 
-/** `toApiError`, logging and hiding anything unexpected behind INTERNAL_SERVER_ERROR (no message, no stack). */
+/**
+ * `toApiError`, logging and hiding anything unexpected behind INTERNAL_SERVER_ERROR (no message, no stack). An
+ * outage is logged as a warning: it is not a bug.
+ */
 export function toApiErrorOrFault(error: unknown, logger: ApiLogger, where: string): ORPCError<string, unknown> {
   const mapped = toApiError(error);
   if (mapped && mapped.status < 500) return mapped;
-  logger.error(`[runstream:api] ${where} failed`, error);
+  if (mapped?.code === 'DEPENDENCY_UNAVAILABLE') {
+    logger.warn(`[runstream:api] ${where}: a dependency is unreachable`, describeFault(error));
+    return mapped;
+  }
+  logger.error(`[runstream:api] ${where} failed`, describeFault(error));
   if (mapped) return mapped;
   return new ORPCError('INTERNAL_SERVER_ERROR', { status: 500, message: 'Internal server error', cause: error });
 }

@@ -62,7 +62,8 @@ export function createRouteTable<R extends Route<never>>(routes: readonly R[]): 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** Writes a whole, uncached response (JSON unless told otherwise). */
-export function send(res: ServerResponse, status: number, body: string, contentType = JSON_TYPE): void {
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store' });
+/** `retryAfter` (seconds) goes with a 503: the client should try again that much later. */
+export function send(res: ServerResponse, status: number, body: string, contentType = JSON_TYPE, retryAfter?: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', ...(retryAfter ? { 'retry-after': retryAfter } : {}) });
   res.end(body);
 }

@@ -4,7 +4,7 @@ import { fieldPath, RunNotFoundError } from '@runstream/domain';
 import type { Runtime } from '@runstream/runtime';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertCanRead, unauthorizedMessages, type Authenticator, type Credential } from './auth.js';
-import { badRequest, toApiErrorOrFault, type ApiLogger, type FieldIssue } from './errors.js';
+import { badRequest, retryAfterHeader, toApiErrorOrFault, type ApiLogger, type FieldIssue } from './errors.js';
 import { sseFrame } from './presentation.js';
 import { runEventStream, seqAfterLastEventId } from './run-stream.js';
 import type { ReadGate, StreamSettings, StreamTracker } from './stream-control.js';
@@ -29,7 +29,12 @@ function contractError(error: ORPCError<string, unknown>): ORPCError<string, unk
 }
 
 function sendError(res: ServerResponse, error: ORPCError<string, unknown>): void {
-  res.writeHead(error.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  const retryAfter = retryAfterHeader(error);
+  res.writeHead(error.status, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    ...(retryAfter ? { 'retry-after': retryAfter } : {}),
+  });
   res.end(JSON.stringify(error.toJSON()));
 }
 

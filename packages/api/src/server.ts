@@ -9,7 +9,7 @@ import { contract } from '@runstream/contract';
 import type { Runtime } from '@runstream/runtime';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAuthenticator, requestCredential, unauthorizedMessages, type ApiAuthConfig, type Credential } from './auth.js';
-import { errorBody, toApiErrorOrFault, type ApiLogger } from './errors.js';
+import { errorBody, RETRY_AFTER_SECONDS, retryAfterHeader, toApiErrorOrFault, type ApiLogger } from './errors.js';
 import { healthRoutes, type ApiQueue } from './health.js';
 import { createRouteTable, send, type Route } from './http-routing.js';
 import { renderMetrics } from './metrics.js';
@@ -103,12 +103,16 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   });
 
   // Around each procedure call: domain errors and oRPC's input validation become the contract's typed errors
-  // (BAD_REQUEST naming the field, NOT_FOUND, CONFLICT); anything else is a fault, logged and hidden.
-  const mapProcedureErrors: ClientInterceptor = async ({ next, path }) => {
+  // (BAD_REQUEST naming the field, NOT_FOUND, CONFLICT, DEPENDENCY_UNAVAILABLE with `Retry-After`); anything
+  // else is a fault, logged and hidden.
+  const mapProcedureErrors: ClientInterceptor = async ({ next, path, context }) => {
     try {
       return await next();
     } catch (error) {
-      throw toApiErrorOrFault(error, logger, `procedure ${path.join('.')}`);
+      const mapped = toApiErrorOrFault(error, logger, `procedure ${path.join('.')}`);
+      const retryAfter = retryAfterHeader(mapped);
+      if (retryAfter) context.resHeaders?.set('retry-after', retryAfter);
+      throw mapped;
     }
   };
   // Around the whole request: an error that is not an ORPCError here was thrown decoding the request (every
@@ -204,7 +208,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     const method = req.method ?? 'GET';
     const match = routes.match(method, url.pathname);
     if (closed && !match?.route.servedWhileClosing) {
-      return send(res, 503, errorBody('SERVICE_UNAVAILABLE', 503, 'the server is shutting down'));
+      return send(res, 503, errorBody('SERVICE_UNAVAILABLE', 503, 'the server is shutting down'), undefined, String(RETRY_AFTER_SECONDS));
     }
     if (!match) return notFound(res, method, url.pathname);
     await match.route.handle({ req, res, url, params: match.params, credential: requestCredential(req.headers, url) });
@@ -217,7 +221,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
       } catch (error) {
         const fault = toApiErrorOrFault(error, logger, `${req.method} ${req.url?.split('?')[0]}`);
         try {
-          if (!res.headersSent) send(res, fault.status, errorBody(fault.code, fault.status, fault.message));
+          if (!res.headersSent) send(res, fault.status, errorBody(fault.code, fault.status, fault.message, fault.data), undefined, retryAfterHeader(fault));
           else res.destroy();
         } catch {
           res.destroy();
