@@ -1,7 +1,7 @@
 import type { JobQueue } from '@runstream/queue';
 import type { Runtime } from '@runstream/runtime';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ApiLogger } from './errors.js';
+import { RETRY_AFTER_SECONDS, type ApiLogger } from './errors.js';
 import { createRouteTable, send, type Route } from './http-routing.js';
 
 export type ApiQueue = Pick<JobQueue, 'backend' | 'ping' | 'counts'>;
@@ -82,9 +82,10 @@ export function healthRoutes(config: HealthCheckConfig): Route[] {
       path: '/health/ready',
       servedWhileClosing: true,
       handle: async ({ res }) => {
-        if (closing()) return send(res, 503, JSON.stringify({ status: 'closing' }));
+        if (closing()) return send(res, 503, JSON.stringify({ status: 'closing' }), undefined, String(RETRY_AFTER_SECONDS));
         const report = await checkHealth(runtime, queue, timeoutMs, logger);
-        send(res, report.status === 'ok' ? 200 : 503, JSON.stringify(report));
+        if (report.status === 'ok') send(res, 200, JSON.stringify(report));
+        else send(res, 503, JSON.stringify(report), undefined, String(RETRY_AFTER_SECONDS));
       },
     },
   ];

@@ -18,10 +18,20 @@ export interface ConnectOptions {
   applicationName?: string;
 }
 
+/**
+ * Seconds before a pool connection tries again after failing to connect: 50 ms doubling to 1 s. postgres.js's
+ * default grows to 20 s, and a query waiting for a connection only fails when an attempt does, so during an
+ * outage requests would hang that long instead of being answered 503 at once.
+ */
+function reconnectBackoffSeconds(retries: number): number {
+  return Math.min(0.05 * 2 ** retries, 1);
+}
+
 export function connectDatabase(url: string, options: ConnectOptions = {}): DatabaseHandle {
   const client = postgres(url, {
     max: options.max ?? defaults.databasePoolSize,
     onnotice: () => {},
+    backoff: reconnectBackoffSeconds,
     connection: { application_name: options.applicationName ?? 'runstream' },
   });
   const db = drizzle(preparingStatements(client), { schema }) as Database;
