@@ -1,9 +1,10 @@
-import { createRunstreamClient } from '@runstream/client';
+import { createRunstreamClient, retryAfterMs } from '@runstream/client';
 import { parseCommandLine, usage, UsageError, type Invocation } from './args.js';
 import { execute } from './commands.js';
 import { formatError } from './render.js';
 
-export const exitCodes = { ok: 0, runNotSucceeded: 1, usage: 2, api: 3, interrupted: 130 } as const;
+/** `unavailable` is sysexits' EX_TEMPFAIL: the server answered 503 (an outage); the same command may work later. */
+export const exitCodes = { ok: 0, runNotSucceeded: 1, usage: 2, api: 3, unavailable: 75, interrupted: 130 } as const;
 
 export interface CliEnvironment {
   env: Record<string, string | undefined>;
@@ -38,6 +39,10 @@ export async function runCli(argv: readonly string[], io: CliEnvironment): Promi
   } catch (error) {
     if (io.signal.aborted) return exitCodes.interrupted;
     io.err(`error: ${formatError(error, url)}`);
+    if (retryAfterMs(error) !== undefined) {
+      io.err('the server is temporarily unavailable: try again shortly');
+      return exitCodes.unavailable;
+    }
     return exitCodes.api;
   }
 }

@@ -25,6 +25,16 @@ export function isFinalError(error: unknown): boolean {
   return error instanceof ORPCError && finalErrorCodes.has(error.code);
 }
 
+/**
+ * A 503 (a dependency outage, `DEPENDENCY_UNAVAILABLE`, or a server shutting down): the request was fine, try it
+ * again later. Returns how long the server asked to wait (ms), 0 when it did not say; undefined for other errors.
+ */
+export function retryAfterMs(error: unknown): number | undefined {
+  if (!(error instanceof ORPCError) || error.status !== 503) return undefined;
+  const seconds = (error.data as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 60) * 1000 : 0;
+}
+
 /** Why a follower is about to reconnect, passed to `onReconnect` before it waits. */
 export interface ReconnectInfo<P> {
   /** 1 for the first reconnect after a connection delivered something, then 2, 3, … while attempts keep failing. */
@@ -125,7 +135,8 @@ export async function followStream<T, R, P, Result>(options: FollowStreamOptions
       connection.abort();
     }
     failures += 1;
-    const delayMs = reconnectDelay(failures, backoff);
+    // An outage answered with Retry-After: wait at least that long.
+    const delayMs = Math.max(reconnectDelay(failures, backoff), retryAfterMs(cause) ?? 0);
     options.onReconnect?.({ attempt: failures, delayMs, error: cause, position });
     await delay(delayMs, signal);
   }

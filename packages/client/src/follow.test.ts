@@ -106,6 +106,21 @@ describe('followRun', () => {
     expect(calls.at(-1)).toEqual({ fromSeq: 4, lastEventId: '3' });
   });
 
+  it('retries a 503 outage on open and mid-stream, waiting at least its Retry-After', async () => {
+    const outage = () => new ORPCError('DEPENDENCY_UNAVAILABLE', { status: 503, data: { retryAfterSeconds: 1 } });
+    const { open, calls } = fakeStream([
+      { reject: outage() },
+      { yield: events(1, 2), end: { throw: outage() } },
+      { reject: new ORPCError('SERVICE_UNAVAILABLE', { status: 503 }) },
+      { yield: [], end: { done: { status: 'succeeded', lastSeq: 2 } } },
+    ]);
+    const r = recorder();
+    await expect(followRun(open, runId, r)).resolves.toEqual({ status: 'succeeded', lastSeq: 2 });
+    expect(r.seqs).toEqual([1, 2]);
+    expect(r.delays).toEqual([1000, 1000, 200]);
+    expect(calls.at(-1)).toEqual({ fromSeq: 3, lastEventId: '2' });
+  });
+
   it.each(['NOT_FOUND', 'UNAUTHORIZED', 'FORBIDDEN', 'BAD_REQUEST'])('treats %s as final, on open or mid-stream', async (code) => {
     const atOpen = fakeStream([{ reject: new ORPCError(code) }]);
     await expect(followRun(atOpen.open, runId, recorder())).rejects.toMatchObject({ code });

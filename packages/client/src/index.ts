@@ -15,6 +15,7 @@ export {
   defaultBackoff,
   finalErrorCodes,
   isFinalError,
+  retryAfterMs,
   StreamEndedError,
   StreamGapError,
   type BackoffOptions,
