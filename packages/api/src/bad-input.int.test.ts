@@ -1,6 +1,6 @@
-import { sql } from 'drizzle-orm';
+import { countRunsAndEvents } from '@runstream/store/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './test-helpers.js';
+import { startTestApi, type TestApi } from './testing/index.js';
 
 // Input that PostgreSQL or the process cannot take (NUL, lone surrogates, integers past the column, dates past
 // its range, deep nesting) is the client's mistake: a 400 naming the field, nothing written, nothing logged.
@@ -15,11 +15,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function countRows(): Promise<{ runs: number; events: number }> {
-  const [row] = await t.runtime.db.execute<{ runs: number; events: number }>(
-    sql`select (select count(*) from runs)::int as runs, (select count(*) from run_events)::int as events`,
-  );
-  return row!;
+function countRows(): Promise<{ runs: number; events: number }> {
+  return countRunsAndEvents(t.runtime.store);
 }
 
 async function send(method: string, path: string, options: { body?: string; headers?: Record<string, string> } = {}) {

@@ -13,7 +13,6 @@ import { createEngine, defineWorkflow, type Engine } from '@runstream/engine';
 import { createBullQueue, type JobQueue } from '@runstream/queue';
 import { createRuntime, type Runtime } from '@runstream/runtime';
 import { createTestDatabase, startFaultProxy, testServices, waitUntil, type FaultProxy, type TestDatabase } from '@runstream/testkit';
-import { sql } from 'drizzle-orm';
 import { EventSource } from 'eventsource';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -225,7 +224,7 @@ async function expectIntact(runIds: string[], steps: number): Promise<Map<string
         const found = await runtime.runs.get(runId);
         return found && isTerminal(found.status) ? found : undefined;
       },
-      async () => `run ${runId} to end: ${JSON.stringify(await runtime.db.execute(sql`select status, last_seq, lease_owner, lease_expires_at, now() from runs where id = ${runId}`))} ${JSON.stringify((await runtime.eventLog.read(runId)).map((e) => e.type))} ${JSON.stringify(executions.filter((e) => e.runId === runId))}`,
+      async () => `run ${runId} to end: ${JSON.stringify(await runtime.runs.get(runId))} ${JSON.stringify((await runtime.eventLog.read(runId)).map((e) => e.type))} ${JSON.stringify(executions.filter((e) => e.runId === runId))}`,
       { timeoutMs: 30_000, recheckMs: 100 },
     );
     statuses.set(runId, run.status);
@@ -307,7 +306,7 @@ describe('fault injection', () => {
     await waitUntil(
       runtime,
       async () => ((await runtime.runs.get(runId!))?.status === 'succeeded' ? true : undefined),
-      async () => `the direct worker to finish the run: ${JSON.stringify(await runtime.db.execute(sql`select status, last_seq, lease_owner, lease_expires_at, now() from runs where id = ${runId!}`))} ${JSON.stringify((await runtime.eventLog.read(runId!)).map((e) => e.type))} ${JSON.stringify(executions.filter((e) => e.runId === runId))}`,
+      async () => `the direct worker to finish the run: ${JSON.stringify(await runtime.runs.get(runId!))} ${JSON.stringify((await runtime.eventLog.read(runId!)).map((e) => e.type))} ${JSON.stringify(executions.filter((e) => e.runId === runId))}`,
       { timeoutMs: 30_000, recheckMs: 100 },
     );
     // The stalled worker's step now finishes and its append reaches PostgreSQL: fenced, so nothing changes.

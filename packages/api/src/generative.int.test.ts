@@ -5,10 +5,10 @@
  * or 4xx, never 5xx; a 400 names a field; a refused write changes no row; the server logs no fault.
  * `RUNSTREAM_FUZZ_SEED` replays a run; the seed and the number of cases are printed.
  */
-import { sql } from 'drizzle-orm';
+import { countRunsAndEvents } from '@runstream/store/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './test-helpers.js';
+import { startTestApi, type TestApi } from './testing/index.js';
 
 interface Parameter {
   name: string;
@@ -145,10 +145,8 @@ function caseFor(route: Route, index: number): fc.Arbitrary<Case> {
 }
 
 async function countRows(): Promise<string> {
-  const [row] = await t.runtime.db.execute<{ counts: string }>(
-    sql`select (select count(*) from runs) || '/' || (select count(*) from run_events) as counts`,
-  );
-  return row!.counts;
+  const { runs, events } = await countRunsAndEvents(t.runtime.store);
+  return `${runs}/${events}`;
 }
 
 async function send(route: Route, c: Case): Promise<{ status: number; text: string }> {
