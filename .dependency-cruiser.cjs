@@ -13,6 +13,9 @@ const testCode = '(\\.test\\.ts$|/src/testing/|^[^/]+/[^/]+/[^/]+\\.config\\.ts$
 /** Build tooling inside a package's src: the dashboard's `./build` entry runs Vite, a build-time devDependency. */
 const buildTooling = '^apps/dashboard/src/build\\.ts$';
 
+/** The peer benchmark drives DBOS Transact, a devDependency of the bench package: a yardstick, never shipped. */
+const peerBenchmark = '^packages/bench/src/peers\\.ts$';
+
 const asPattern = (dir) => dir.replace(/[.-]/g, (c) => `\\${c}`);
 const manifest = (dir) => JSON.parse(readFileSync(`${__dirname}/${dir}/package.json`, 'utf8'));
 const dirOf = new Map(Object.keys(layers).map((dir) => [manifest(dir).name, dir]));
@@ -58,7 +61,7 @@ module.exports = {
       name: 'no-dev-dependency-in-production',
       comment: 'production code imports only its package.json dependencies',
       severity: 'error',
-      from: { path: '^(packages|apps)/[^/]+/src/', pathNot: [testCode, buildTooling] },
+      from: { path: '^(packages|apps)/[^/]+/src/', pathNot: [testCode, buildTooling, peerBenchmark] },
       to: { dependencyTypes: ['npm-dev'] },
     },
     ...Object.keys(layers)

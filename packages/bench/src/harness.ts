@@ -13,15 +13,18 @@ export interface ScratchDatabase {
   drop(): Promise<void>;
 }
 
-/** A freshly created and migrated database on the bench server; `drop()` removes it. */
-export async function scratchDatabase(label: string): Promise<ScratchDatabase> {
+/**
+ * A freshly created database on the bench server, migrated to Runstream's schema unless `migrate` is false (a
+ * peer system that brings its own schema); `drop()` removes it.
+ */
+export async function scratchDatabase(label: string, { migrate = true } = {}): Promise<ScratchDatabase> {
   const name = `runstream_bench_${label}_${process.pid}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin`drop database if exists ${admin(name)} with (force)`;
   await admin`create database ${admin(name)}`;
   await admin.end();
   const url = Object.assign(new URL(adminUrl), { pathname: `/${name}` }).toString();
-  await migrateDatabase(url);
+  if (migrate) await migrateDatabase(url);
   return {
     name,
     url,
@@ -52,6 +55,24 @@ export async function runFor(
   await Promise.all(
     Array.from({ length: workers }, async (_, worker) => {
       while (performance.now() < deadline) {
+        const t0 = performance.now();
+        await op(worker);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { ops: latencies.length, seconds: (performance.now() - start) / 1000, latencies };
+}
+
+/** Runs `workers` loops of `op` until `total` ops have started; returns their latencies. */
+export async function runCount(workers: number, total: number, op: (worker: number) => Promise<unknown>): Promise<Sample> {
+  const latencies: number[] = [];
+  const start = performance.now();
+  let started = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, worker) => {
+      while (started < total) {
+        started++;
         const t0 = performance.now();
         await op(worker);
         latencies.push(performance.now() - t0);

@@ -9,32 +9,15 @@
  * client sees it (through the bus, as a streaming client would). The reference is BullMQ alone: no-op jobs
  * through a Queue and a Worker on the same backend and concurrency.
  */
-import { defineWorkflow, createEngine } from '@runstream/engine';
+import { createEngine } from '@runstream/engine';
 import { createBullQueue, queueSchema, type QueueBackendConfig } from '@runstream/queue';
 import { createRuntime } from '@runstream/runtime';
 import { createPostgresBackend, Queue, Worker, withBackend } from 'bullmq';
-import { z } from 'zod';
 import { benchSeconds, fmt, percentile, rate, redisUrl, runFor, scratchDatabase, table, type Sample } from './harness.js';
+import { finalSeq, steps1, steps5 } from './workflows.js';
 
 const CONCURRENCY = [1, 16, 64];
 const backends = (process.env.BENCH_BACKENDS ?? 'postgres,redis').split(',') as ('postgres' | 'redis')[];
-
-const noop = async () => null;
-const steps1 = defineWorkflow({
-  name: 'bench.steps1',
-  input: z.object({}),
-  run: async (ctx) => ctx.step('only', noop),
-});
-const steps5 = defineWorkflow({
-  name: 'bench.steps5',
-  input: z.object({}),
-  async run(ctx) {
-    for (let i = 1; i <= 5; i++) await ctx.step(`step-${i}`, noop);
-    return null;
-  },
-});
-/** Seq of run.succeeded: created, started, 2 per step, succeeded. */
-const finalSeq = (steps: number) => 3 + 2 * steps;
 
 async function engineBench(backend: 'postgres' | 'redis', concurrency: number, steps: 1 | 5): Promise<Sample> {
   const db = await scratchDatabase(`runs_${backend}_${concurrency}_${steps}`);
