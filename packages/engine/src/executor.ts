@@ -19,6 +19,12 @@ export interface ExecutorConfig {
   onError(error: unknown, where: string): void;
 }
 
+/** What an execution needs to know of its run to notice a cancel request. */
+interface CancelState {
+  lastSeq: number;
+  cancelRequested: boolean;
+}
+
 /** Executions in flight on this instance, so shutdown can wait for them and metrics can count them. */
 export interface InFlight {
   size(): number;
@@ -61,15 +67,50 @@ export function createExecutor(config: ExecutorConfig) {
   async function execute(runId: string, token: number, controller: AbortController): Promise<void> {
     const { clock, bus } = runtime;
     const fence = { token };
-    // This execution's own appends echo back through the bus; only someone else's append can be a cancel.
-    let ownLastSeq = 0;
+    /**
+     * Cancel requests arrive as bus signals, and so do this execution's own appends: the bus delivers those
+     * synchronously, before the append's promise resolves. Every append's result carries the run's cancel flag
+     * as of its commit, so a signal heard while one of our own appends (or the opening read) is in flight is
+     * held, and re-read only if it goes past what that append saw. `knownSeq`: the run's log up to here has
+     * been seen for cancels.
+     */
+    let knownSeq = 0;
+    let ownInFlight = 0;
+    let heldSeq = 0;
+    const seen = (state: CancelState) => {
+      knownSeq = Math.max(knownSeq, state.lastSeq);
+      if (state.cancelRequested && !controller.signal.aborted) controller.abort(new RunCancelledSignal());
+    };
+    const checkCancel = () => {
+      runtime.runs.get(runId).then(
+        (current) => {
+          if (current) seen(current);
+        },
+        (error: unknown) => config.onError(error, 'cancel'),
+      );
+    };
+    /** Runs one of this execution's own reads or appends; `state` is the run as that operation saw it. */
+    async function own<T>(operation: () => Promise<T>, state: (result: T) => CancelState | null): Promise<T> {
+      ownInFlight++;
+      try {
+        const result = await operation();
+        const after = state(result);
+        if (after) seen(after);
+        return result;
+      } finally {
+        if (--ownInFlight === 0 && heldSeq > 0) {
+          if (heldSeq > knownSeq) checkCancel();
+          heldSeq = 0;
+        }
+      }
+    }
     const eventLog: EventLog = {
       ...runtime.eventLog,
-      async append(id, events, options) {
-        const result = await runtime.eventLog.append(id, events, options);
-        ownLastSeq = Math.max(ownLastSeq, result.lastSeq);
-        return result;
-      },
+      append: (id, events, options) =>
+        own(
+          () => runtime.eventLog.append(id, events, options),
+          (result) => ({ lastSeq: result.lastSeq, cancelRequested: result.state.cancelRequested }),
+        ),
     };
     const heartbeat = setInterval(() => {
       leases.renew(runId, token, leaseMs).then(
@@ -77,22 +118,24 @@ export function createExecutor(config: ExecutorConfig) {
         (error: unknown) => config.onError(error, 'heartbeat'),
       );
     }, Math.max(50, Math.floor(leaseMs / 3)));
-    const checkCancel = async () => {
-      const current = await runtime.runs.get(runId);
-      if (current?.cancelRequested && !controller.signal.aborted) controller.abort(new RunCancelledSignal());
-    };
     const unsubscribe = bus.subscribe(runId, (signal) => {
-      if (signal.kind === 'appended' && signal.lastSeq <= ownLastSeq) return;
-      checkCancel().catch((error: unknown) => config.onError(error, 'cancel'));
+      if (signal.kind === 'appended' && signal.lastSeq <= knownSeq) return;
+      if (signal.kind === 'appended' && ownInFlight > 0) heldSeq = Math.max(heldSeq, signal.lastSeq);
+      else checkCancel();
     });
 
     try {
       // Replay needs step outcomes and timers, not the (possibly huge) stream of chunks and outputs.
       const events: RunEvent[] = [];
-      for await (const event of eventLog.readStream(runId)) {
-        if (event.type !== 'step.chunk' && event.type !== 'run.output') events.push(event);
-      }
-      const run = await runtime.runs.get(runId);
+      const run = await own(
+        async () => {
+          for await (const event of eventLog.readStream(runId)) {
+            if (event.type !== 'step.chunk' && event.type !== 'run.output') events.push(event);
+          }
+          return runtime.runs.get(runId);
+        },
+        (current) => current,
+      );
       if (!run) return;
       if (run.cancelRequested) {
         await eventLog.append(runId, [{ type: 'run.cancelled', data: { reason: 'cancel requested' } }], { fence });
