@@ -1,7 +1,16 @@
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+const api = process.env.RUNSTREAM_URL ?? 'http://127.0.0.1:7420';
+
+/** A page of this dev server writes with its own `Origin`, which the API would refuse as foreign: pass the API's. */
+function sameOriginForApi(proxyReq: ClientRequest, req: IncomingMessage) {
+  const { origin, host } = req.headers;
+  if (typeof origin !== 'string' || !URL.canParse(origin)) return;
+  if (new URL(origin).host === host) proxyReq.setHeader('origin', new URL(api).origin);
+}
 
 /**
  * The dashboard is a static single-page app: `web/` is the Vite root, the build lands in `dist/` (hashed files
@@ -22,7 +31,7 @@ export default defineConfig({
   },
   server: {
     proxy: {
-      '/api': { target: process.env.RUNSTREAM_URL ?? 'http://127.0.0.1:7420', changeOrigin: true },
+      '/api': { target: api, changeOrigin: true, configure: (proxy) => proxy.on('proxyReq', sameOriginForApi) },
     },
   },
 });

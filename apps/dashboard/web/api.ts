@@ -66,7 +66,8 @@ async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown):
       method,
       headers: {
         accept: 'application/json',
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        // Every write is JSON, bodiless ones (cancel, retry) included: the server refuses other writes.
+        ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
         ...auth.headers(),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),

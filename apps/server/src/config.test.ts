@@ -22,6 +22,7 @@ describe('parseConfig', () => {
       role: 'all',
       namespace: 'runstream',
       apiTokens: [],
+      allowedOrigins: [],
       workerConcurrency: 8,
       leaseMs: 30_000,
       databasePoolSize: 10,
@@ -42,6 +43,7 @@ describe('parseConfig', () => {
         RUNSTREAM_ROLE: 'Worker',
         RUNSTREAM_NAMESPACE: 'prod-eu',
         RUNSTREAM_API_TOKEN: ' aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbb ,',
+        RUNSTREAM_ALLOWED_ORIGINS: 'https://Runstream.example.com:443, http://localhost:5173',
         RUNSTREAM_READ_TOKEN_SECRET: 's'.repeat(32),
         WORKER_CONCURRENCY: '32',
         RUNSTREAM_LEASE_MS: '5000',
@@ -61,6 +63,7 @@ describe('parseConfig', () => {
       role: 'worker',
       namespace: 'prod-eu',
       apiTokens: ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb'],
+      allowedOrigins: ['https://runstream.example.com', 'http://localhost:5173'],
       readTokenSecret: 's'.repeat(32),
       workerConcurrency: 32,
       leaseMs: 5_000,
@@ -94,6 +97,9 @@ describe('parseConfig', () => {
     expect(problems({ REDIS_URL: 'not a url' })[0]).toMatch(/^REDIS_URL must be a URL/);
     expect(problems({ RUNSTREAM_NAMESPACE: 'has space' })[0]).toMatch(/^RUNSTREAM_NAMESPACE must be 1-48 letters/);
     expect(problems({ RUNSTREAM_API_TOKEN: 'short' })[0]).toMatch(/^RUNSTREAM_API_TOKEN must be .* at least 16 characters/);
+    expect(problems({ RUNSTREAM_ALLOWED_ORIGINS: 'https://ok.example, ok.example, https://x.example/path' })).toEqual([
+      'RUNSTREAM_ALLOWED_ORIGINS must be a comma-separated list of origins (http[s]://host[:port], nothing after it), got "ok.example", "https://x.example/path"',
+    ]);
     expect(problems({ RUNSTREAM_READ_TOKEN_SECRET: 'tiny' })[0]).toMatch(/^RUNSTREAM_READ_TOKEN_SECRET must be at least 32 characters, got 4/);
   });
 

@@ -1,5 +1,5 @@
+import { isLoopbackHost, parseOrigin } from '@runstream/api';
 import { existsSync, readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { defaults } from '@runstream/domain';
 import { z } from 'zod';
@@ -21,6 +21,8 @@ export interface ServerConfig {
   namespace: string;
   /** Bearer tokens accepted by the API; empty means auth is off (and only a loopback host is allowed). */
   apiTokens: string[];
+  /** Origins whose pages may write to the API besides its own (e.g. the public one behind a proxy). */
+  allowedOrigins: string[];
   /** HMAC secret for per-run read tokens; absent means a random one per start. */
   readTokenSecret?: string;
   workerConcurrency: number;
@@ -80,13 +82,7 @@ export function readEnvironment(cwd: string = process.cwd(), env: NodeJS.Process
   return { env: { ...fromFile, ...env } as Record<string, string | undefined>, envFile: existsSync(file) ? file : null };
 }
 
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (bare === 'localhost' || bare.endsWith('.localhost')) return true;
-  if (isIP(bare) === 4) return bare.startsWith('127.');
-  if (isIP(bare) === 6) return bare === '::1' || bare.startsWith('::ffff:127.');
-  return false;
-}
+export { isLoopbackHost };
 
 /** Blank values (`PORT=` in a .env file) count as unset. */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -165,6 +161,18 @@ const envSchema = z.object({
     }
     return tokens;
   }),
+  RUNSTREAM_ALLOWED_ORIGINS: optional(z.string()).transform((value, ctx) => {
+    const origins = (value ?? '').split(',').map((origin) => origin.trim()).filter(Boolean);
+    const bad = origins.filter((origin) => parseOrigin(origin) === null);
+    if (bad.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `RUNSTREAM_ALLOWED_ORIGINS must be a comma-separated list of origins (http[s]://host[:port], nothing after it), got ${bad.map((origin) => JSON.stringify(origin)).join(', ')}`,
+      });
+      return z.NEVER;
+    }
+    return origins.map((origin) => parseOrigin(origin)!);
+  }),
   RUNSTREAM_READ_TOKEN_SECRET: optional(z.string()).transform((value, ctx) => {
     if (value !== undefined && value.length < 32) {
       ctx.addIssue({
@@ -200,6 +208,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd: string
     role: e.RUNSTREAM_ROLE,
     namespace: e.RUNSTREAM_NAMESPACE,
     apiTokens: e.RUNSTREAM_API_TOKEN,
+    allowedOrigins: e.RUNSTREAM_ALLOWED_ORIGINS,
     ...(e.RUNSTREAM_READ_TOKEN_SECRET ? { readTokenSecret: e.RUNSTREAM_READ_TOKEN_SECRET } : {}),
     workerConcurrency: e.WORKER_CONCURRENCY,
     leaseMs: e.RUNSTREAM_LEASE_MS,

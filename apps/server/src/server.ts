@@ -314,6 +314,7 @@ function createApi(config: ServerConfig, { runtime, engine, queue, logger }: Htt
     engine,
     queue,
     auth: { tokens: config.apiTokens, readTokenSecret, readTokenTtlMs: READ_TOKEN_TTL_MS },
+    allowedOrigins: config.allowedOrigins,
     logger: apiLogger(logger.child({ component: 'api' })),
   });
 }

@@ -22,7 +22,8 @@ function countRows(): Promise<{ runs: number; events: number }> {
 async function request(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
   const response = await fetch(`${t.base}${path}`, {
     method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    // Every write is JSON, bodiless ones included (the server refuses others: see request-guard.int.test.ts).
+    headers: { ...(method === 'GET' ? {} : { 'content-type': 'application/json' }), ...headers },
     ...(body === undefined ? {} : { body }),
   });
   const text = await response.text();

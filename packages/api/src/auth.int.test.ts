@@ -32,7 +32,7 @@ async function call(method: string, path: string, token?: string, body?: string)
     method,
     headers: {
       ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(method === 'GET' ? {} : { 'content-type': 'application/json' }),
     },
     ...(body === undefined ? {} : { body }),
   });

@@ -10,6 +10,7 @@ export {
   type Credential,
   type Principal,
 } from './auth.js';
+export { isLoopbackHost, parseOrigin } from './request-guard.js';
 export { createRouter, type ApiContext, type ApiRouter } from './router.js';
 export { toApiError, type ApiLogger } from './errors.js';
 export { createHealthHandler, type ApiQueue, type HealthCheckConfig, type HealthReport } from './health.js';

@@ -13,6 +13,7 @@ import { errorBody, RETRY_AFTER_SECONDS, retryAfterHeader, toApiErrorOrFault, ty
 import { healthRoutes, type ApiQueue } from './health.js';
 import { createRouteTable, send, type Route } from './http-routing.js';
 import { renderMetrics } from './metrics.js';
+import { createRequestGuard } from './request-guard.js';
 import { createRouter, type ApiContext, type RouterDeps } from './router.js';
 import { serveRunStream } from './run-stream-route.js';
 import { ReadGate, StreamTracker, type StreamSettings } from './stream-control.js';
@@ -39,6 +40,11 @@ export interface ApiServerConfig {
   checkTimeoutMs?: number;
   /** Largest accepted request body, bytes. Default 1 MiB. */
   maxBodyBytes?: number;
+  /**
+   * Origins (`https://host[:port]`) whose pages may write (POST) besides the request's own, e.g. the public
+   * origin when a proxy passes another `Host`. Default none.
+   */
+  allowedOrigins?: readonly string[];
   /** Include `error.stack` of failed runs and steps in responses. Default false. */
   exposeErrorStacks?: boolean;
 }
@@ -88,6 +94,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   const runStream: StreamSettings = { pageSize: 200, recheckMs: 2_000, retryMs: 1_000, ...config.runStream };
   const keepAliveMs = config.keepAliveMs ?? 15_000;
   const exposeErrorStacks = config.exposeErrorStacks ?? false;
+  const guard = createRequestGuard({ auth, allowedOrigins: config.allowedOrigins ?? [] });
   const router = createRouter({
     runtime,
     engine: config.engine,
@@ -209,6 +216,12 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     const match = routes.match(method, url.pathname);
     if (closed && !match?.route.servedWhileClosing) {
       return send(res, 503, errorBody('SERVICE_UNAVAILABLE', 503, 'the server is shutting down'), undefined, String(RETRY_AFTER_SECONDS));
+    }
+    const refused = guard(req, match !== undefined);
+    if (refused) {
+      // Not reading a body it was sent: the connection closes after the answer instead.
+      if (refused.closeConnection) res.setHeader('connection', 'close');
+      return send(res, refused.status, refused.body);
     }
     if (!match) return notFound(res, method, url.pathname);
     await match.route.handle({ req, res, url, params: match.params, credential: requestCredential(req.headers, url) });

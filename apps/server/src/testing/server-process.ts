@@ -214,10 +214,12 @@ export async function api<T = unknown>(
   url: string,
   options: { method?: string; body?: unknown; token?: string } = {},
 ): Promise<{ status: number; body: T }> {
+  const method = options.method ?? (options.body === undefined ? 'GET' : 'POST');
   const response = await fetch(url, {
-    method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
+    method,
     headers: {
-      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+      // The server takes writes only as JSON, bodiless ones included.
+      ...(method === 'GET' ? {} : { 'content-type': 'application/json' }),
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
     },
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
