@@ -44,6 +44,9 @@ describe('parseConfig', () => {
         RUNSTREAM_NAMESPACE: 'prod-eu',
         RUNSTREAM_API_TOKEN: ' aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbb ,',
         RUNSTREAM_ALLOWED_ORIGINS: 'https://Runstream.example.com:443, http://localhost:5173',
+        RUNSTREAM_HEADERS_TIMEOUT_MS: '5000',
+        RUNSTREAM_REQUEST_TIMEOUT_MS: '20000',
+        RUNSTREAM_MAX_CONNECTIONS: '500',
         RUNSTREAM_READ_TOKEN_SECRET: 's'.repeat(32),
         WORKER_CONCURRENCY: '32',
         RUNSTREAM_LEASE_MS: '5000',
@@ -64,6 +67,9 @@ describe('parseConfig', () => {
       namespace: 'prod-eu',
       apiTokens: ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb'],
       allowedOrigins: ['https://runstream.example.com', 'http://localhost:5173'],
+      headersTimeoutMs: 5_000,
+      requestTimeoutMs: 20_000,
+      maxConnections: 500,
       readTokenSecret: 's'.repeat(32),
       workerConcurrency: 32,
       leaseMs: 5_000,
@@ -100,6 +106,8 @@ describe('parseConfig', () => {
     expect(problems({ RUNSTREAM_ALLOWED_ORIGINS: 'https://ok.example, ok.example, https://x.example/path' })).toEqual([
       'RUNSTREAM_ALLOWED_ORIGINS must be a comma-separated list of origins (http[s]://host[:port], nothing after it), got "ok.example", "https://x.example/path"',
     ]);
+    expect(problems({ RUNSTREAM_REQUEST_TIMEOUT_MS: '50' })).toEqual(['RUNSTREAM_REQUEST_TIMEOUT_MS must be an integer between 100 and 3600000, got "50"']);
+    expect(problems({ RUNSTREAM_MAX_CONNECTIONS: '0' })).toEqual(['RUNSTREAM_MAX_CONNECTIONS must be an integer between 1 and 1000000, got "0"']);
     expect(problems({ RUNSTREAM_READ_TOKEN_SECRET: 'tiny' })[0]).toMatch(/^RUNSTREAM_READ_TOKEN_SECRET must be at least 32 characters, got 4/);
   });
 

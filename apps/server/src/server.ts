@@ -204,22 +204,21 @@ interface RunningHttp {
 /** The API (roles api and all), or only /health/live and /health/ready (role worker). */
 async function startHttp(config: ServerConfig, parts: HttpParts): Promise<RunningHttp> {
   const { logger } = parts;
-  let handle: (req: IncomingMessage, res: ServerResponse) => void;
+  let server: Server;
   let closeHandler: () => Promise<void> = async () => {};
 
   if (config.role === 'worker') {
-    handle = workerHealth(parts);
+    server = createServer(workerHealth(parts));
   } else {
     const api = createApi(config, parts);
     // The browser dashboard's pages and assets (GET/HEAD outside /api and /rpc); everything else is the API's.
     const dashboard = createDashboardHandler(parts.dashboardDir ? { distDir: parts.dashboardDir } : {});
-    handle = (req, res) => {
+    // The API's server: its request deadlines and connection cap cover the dashboard's requests too.
+    server = api.createHttpServer((req, res) => {
       if (!dashboard(req, res)) void api.handle(req, res);
-    };
+    });
     closeHandler = () => api.close();
   }
-
-  const server = createServer((req, res) => handle(req, res));
   server.keepAliveTimeout = 5_000;
   await listen(server, config);
   const address = server.address() as AddressInfo;
@@ -315,6 +314,10 @@ function createApi(config: ServerConfig, { runtime, engine, queue, logger }: Htt
     queue,
     auth: { tokens: config.apiTokens, readTokenSecret, readTokenTtlMs: READ_TOKEN_TTL_MS },
     allowedOrigins: config.allowedOrigins,
+    // Unset: the API's defaults.
+    ...(config.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: config.headersTimeoutMs }),
+    ...(config.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.requestTimeoutMs }),
+    ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
     logger: apiLogger(logger.child({ component: 'api' })),
   });
 }

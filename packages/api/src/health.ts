@@ -75,12 +75,14 @@ export function healthRoutes(config: HealthCheckConfig): Route[] {
       methods: ['GET', 'HEAD'],
       path: '/health/live',
       servedWhileClosing: true,
+      access: 'public',
       handle: ({ res }) => send(res, 200, JSON.stringify({ status: closing() ? 'closing' : 'ok' })),
     },
     {
       methods: ['GET', 'HEAD'],
       path: '/health/ready',
       servedWhileClosing: true,
+      access: 'public',
       handle: async ({ res }) => {
         if (closing()) return send(res, 503, JSON.stringify({ status: 'closing' }), undefined, String(RETRY_AFTER_SECONDS));
         const report = await checkHealth(runtime, queue, timeoutMs, logger);

@@ -8,6 +8,13 @@ export interface RouteRequest {
   params: Readonly<Record<string, string>>;
 }
 
+/**
+ * Who may call a route, checked on the request's headers before its body is read: `public` (health, the OpenAPI
+ * document), `credential` (a token in the headers or the query: the default), or `credential-or-body` (also a read
+ * token in a small body: the RPC run stream's input field).
+ */
+export type RouteAccess = 'public' | 'credential' | 'credential-or-body';
+
 /** One row of a route table; `Extra` is what the table's owner adds to every request (e.g. the credential). */
 export interface Route<Extra extends object = object> {
   /** The methods it answers, or `'*'` for a handler that matches methods itself (oRPC's). */
@@ -19,6 +26,8 @@ export interface Route<Extra extends object = object> {
   path: string;
   /** Answered while the server is closing (health); every other route gets a 503 then. */
   servedWhileClosing?: boolean;
+  /** Default `credential`. */
+  access?: RouteAccess;
   handle(request: RouteRequest & Extra): Promise<void> | void;
 }
 

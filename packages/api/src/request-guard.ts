@@ -1,7 +1,9 @@
+import { ORPCError } from '@orpc/server';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import type { Authenticator } from './auth.js';
+import { unauthorizedMessages, type Authenticator, type Credential } from './auth.js';
 import { errorBody } from './errors.js';
+import type { RouteAccess } from './http-routing.js';
 
 /** A request the guard turns away before any handler runs (and before its body is read). */
 export interface Refusal {
@@ -16,7 +18,12 @@ export interface RequestGuardConfig {
   auth: Authenticator;
   /** Origins (`https://host[:port]`) allowed to write besides the request's own (its `Host`). */
   allowedOrigins: readonly string[];
+  /** A body declared larger is refused on the headers (oRPC's body limit cuts longer chunked ones as they arrive). */
+  maxBodyBytes: number;
 }
+
+/** What an unauthenticated request may declare as its body on a route that takes the credential from the body. */
+export const MAX_UNAUTHENTICATED_BODY_BYTES = 4_096;
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -63,6 +70,12 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
 }
 
+/** The body size the request declares; undefined when it does not say (chunked). */
+function declaredBodyBytes(req: IncomingMessage): number | undefined {
+  if (req.headers['transfer-encoding'] !== undefined) return undefined;
+  return Number(req.headers['content-length'] ?? 0);
+}
+
 /**
  * The checks every request passes before its route's handler runs, on its headers alone:
  *
@@ -70,7 +83,11 @@ function hasBody(req: IncomingMessage): boolean {
  *   its own name, and would otherwise read every run;
  * - a write (any method but GET, HEAD, OPTIONS) needs `Content-Type: application/json` (415), which a browser
  *   sends cross-site only after a CORS preflight this server never grants, and must not come from a foreign
- *   `Origin` (403).
+ *   `Origin` (403);
+ * - with tokens, a route that is not public needs a valid credential in the headers or the query (401) before
+ *   its body is read (a body costs memory and time to receive); the RPC run stream may instead carry a read
+ *   token in a body of at most `MAX_UNAUTHENTICATED_BODY_BYTES`;
+ * - a body declared larger than `maxBodyBytes` is refused (413) before it is sent.
  */
 export function createRequestGuard(config: RequestGuardConfig) {
   const { auth } = config;
@@ -82,7 +99,8 @@ export function createRequestGuard(config: RequestGuardConfig) {
     }),
   );
 
-  return function check(req: IncomingMessage, routeMatched: boolean): Refusal | null {
+  /** `access` is the matched route's (undefined: no route matched); `credential` is the one in the headers or query. */
+  return function check(req: IncomingMessage, access: RouteAccess | undefined, credential: Credential | undefined): Refusal | null {
     const host = req.headers.host;
     if (auth.open) {
       const name = hostName(host);
@@ -96,7 +114,7 @@ export function createRequestGuard(config: RequestGuardConfig) {
         );
       }
     }
-    if (!routeMatched) return null;
+    if (access === undefined) return null;
 
     if (!SAFE_METHODS.has(req.method ?? 'GET')) {
       const origin = req.headers.origin;
@@ -118,6 +136,19 @@ export function createRequestGuard(config: RequestGuardConfig) {
       }
     }
 
+    const declared = declaredBodyBytes(req);
+    if (access !== 'public' && !auth.open) {
+      const result = auth.authenticate(credential);
+      const bodyMayCarryIt =
+        access === 'credential-or-body' && credential === undefined && declared !== undefined && declared <= MAX_UNAUTHENTICATED_BODY_BYTES;
+      if (!result.ok && !bodyMayCarryIt) {
+        const error = new ORPCError('UNAUTHORIZED', { defined: true, status: 401, message: unauthorizedMessages[result.reason] });
+        return { status: 401, body: JSON.stringify(error.toJSON()), closeConnection: hasBody(req) };
+      }
+    }
+    if (declared !== undefined && declared > config.maxBodyBytes) {
+      return refusal(req, 413, 'PAYLOAD_TOO_LARGE', 'Content-Length', `the body may be at most ${config.maxBodyBytes} bytes; ${declared} declared`);
+    }
     return null;
   };
 }

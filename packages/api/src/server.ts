@@ -7,8 +7,8 @@ import type { StandardHandlerOptions } from '@orpc/server/standard';
 import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4';
 import { contract } from '@runstream/contract';
 import type { Runtime } from '@runstream/runtime';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createAuthenticator, requestCredential, unauthorizedMessages, type ApiAuthConfig, type Credential } from './auth.js';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createAuthenticator, requestCredential, type ApiAuthConfig, type Credential } from './auth.js';
 import { errorBody, RETRY_AFTER_SECONDS, retryAfterHeader, toApiErrorOrFault, type ApiLogger } from './errors.js';
 import { healthRoutes, type ApiQueue } from './health.js';
 import { createRouteTable, send, type Route } from './http-routing.js';
@@ -45,13 +45,27 @@ export interface ApiServerConfig {
    * origin when a proxy passes another `Host`. Default none.
    */
   allowedOrigins?: readonly string[];
+  /** A request's headers must arrive within this, ms (`createHttpServer`; at most `requestTimeoutMs`). Default 10 s. */
+  headersTimeoutMs?: number;
+  /**
+   * A whole request, headers and body, must arrive within this, ms (`createHttpServer`); a response streaming
+   * after it (SSE) is not cut. Default 30 s.
+   */
+  requestTimeoutMs?: number;
+  /** Connections `createHttpServer`'s server holds at once; it closes any beyond, unanswered. Default 2,000. */
+  maxConnections?: number;
   /** Include `error.stack` of failed runs and steps in responses. Default false. */
   exposeErrorStacks?: boolean;
 }
 
 export interface ApiServer {
-  /** A `node:http` request listener: `http.createServer(api.handle)`. */
+  /** A `node:http` request listener; serve it with `createHttpServer`, which bounds slow and surplus connections. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /**
+   * A `node:http` server (not listening yet) for `listener` (default `handle`; a listener that adds routes must
+   * pass its other requests to `handle`) with the request deadlines and the connection cap of the config.
+   */
+  createHttpServer(listener?: RequestListener): Server;
   /** Server-Sent Event streams currently open (run and feed). */
   openStreams(): number;
   /**
@@ -94,7 +108,15 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   const runStream: StreamSettings = { pageSize: 200, recheckMs: 2_000, retryMs: 1_000, ...config.runStream };
   const keepAliveMs = config.keepAliveMs ?? 15_000;
   const exposeErrorStacks = config.exposeErrorStacks ?? false;
-  const guard = createRequestGuard({ auth, allowedOrigins: config.allowedOrigins ?? [] });
+  const requestTimeoutMs = config.requestTimeoutMs ?? 30_000;
+  // The whole request is due by `requestTimeoutMs`, its headers included (Node refuses a longer headers timeout).
+  const headersTimeoutMs = Math.min(config.headersTimeoutMs ?? 10_000, requestTimeoutMs);
+  const maxConnections = config.maxConnections ?? 2_000;
+  for (const [name, value] of Object.entries({ headersTimeoutMs, requestTimeoutMs, maxConnections })) {
+    if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${value}`);
+  }
+  const maxBodyBytes = config.maxBodyBytes ?? 1 << 20;
+  const guard = createRequestGuard({ auth, allowedOrigins: config.allowedOrigins ?? [], maxBodyBytes });
   const router = createRouter({
     runtime,
     engine: config.engine,
@@ -144,7 +166,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     eventIteratorKeepAliveEnabled: true,
     eventIteratorKeepAliveInterval: keepAliveMs,
     eventIteratorKeepAliveComment: 'keep-alive',
-    plugins: [new ResponseHeadersPlugin<ApiContext>(), new BodyLimitPlugin<ApiContext>({ maxBodySize: config.maxBodyBytes ?? 1 << 20 })],
+    plugins: [new ResponseHeadersPlugin<ApiContext>(), new BodyLimitPlugin<ApiContext>({ maxBodySize: maxBodyBytes })],
     clientInterceptors: [mapProcedureErrors],
     interceptors: [mapMalformedRequests],
   });
@@ -182,14 +204,14 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
       methods: ['GET'],
       path: '/metrics',
       handle: async ({ res, credential }) => {
+        // The guard turned away requests without a valid credential.
         const result = auth.authenticate(credential);
-        if (!result.ok) return send(res, 401, errorBody('UNAUTHORIZED', 401, unauthorizedMessages[result.reason]));
-        if (result.principal.kind !== 'full') return send(res, 403, errorBody('FORBIDDEN', 403, 'a read token does not grant metrics'));
+        if (!result.ok || result.principal.kind !== 'full') return send(res, 403, errorBody('FORBIDDEN', 403, 'a read token does not grant metrics'));
         const text = await renderMetrics({ runtime, queue, openStreams: (kind) => streams.count(kind), logger, timeoutMs: checkTimeoutMs });
         send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8');
       },
     },
-    { methods: ['GET'], path: '/api/openapi.json', handle: async ({ res }) => send(res, 200, await openapiDocument()) },
+    { methods: ['GET'], path: '/api/openapi.json', access: 'public', handle: async ({ res }) => send(res, 200, await openapiDocument()) },
     // `:id` is not decoded: a run id is a UUID, and anything else fails its validation as it stands.
     {
       methods: ['GET'],
@@ -206,6 +228,8 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
           logger,
         }),
     },
+    // Its input may carry a read token (clients that cannot send headers).
+    { methods: ['POST'], path: '/rpc/runs/stream', access: 'credential-or-body', handle: orpcRoute(rpc, '/rpc') },
     { methods: '*', path: '/rpc/*', handle: orpcRoute(rpc, '/rpc') },
     { methods: '*', path: '/api/*', handle: orpcRoute(openapi, '/api') },
   ]);
@@ -217,17 +241,18 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     if (closed && !match?.route.servedWhileClosing) {
       return send(res, 503, errorBody('SERVICE_UNAVAILABLE', 503, 'the server is shutting down'), undefined, String(RETRY_AFTER_SECONDS));
     }
-    const refused = guard(req, match !== undefined);
+    const credential = requestCredential(req.headers, url);
+    const refused = guard(req, match && (match.route.access ?? 'credential'), credential);
     if (refused) {
       // Not reading a body it was sent: the connection closes after the answer instead.
       if (refused.closeConnection) res.setHeader('connection', 'close');
       return send(res, refused.status, refused.body);
     }
     if (!match) return notFound(res, method, url.pathname);
-    await match.route.handle({ req, res, url, params: match.params, credential: requestCredential(req.headers, url) });
+    await match.route.handle({ req, res, url, params: match.params, credential });
   }
 
-  return {
+  const api: ApiServer = {
     async handle(req, res) {
       try {
         await route(req, res);
@@ -241,10 +266,18 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
         }
       }
     },
+    createHttpServer(listener = api.handle) {
+      // Node checks the deadlines every `connectionsCheckingInterval`: often enough to keep them close to exact.
+      const connectionsCheckingInterval = Math.max(50, Math.min(1_000, Math.floor(headersTimeoutMs / 4)));
+      const server = createServer({ headersTimeout: headersTimeoutMs, requestTimeout: requestTimeoutMs, connectionsCheckingInterval }, listener);
+      server.maxConnections = maxConnections;
+      return server;
+    },
     openStreams: () => streams.count(),
     async close() {
       closed = true;
       await streams.closeAll(5_000);
     },
   };
+  return api;
 }

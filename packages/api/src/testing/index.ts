@@ -11,7 +11,7 @@ import { demoWorkflows } from '@runstream/demo-workflows';
 import { createTestEngine, type TestEngine } from '@runstream/engine/testing';
 import type { TestBackend } from '@runstream/testkit';
 import { EventSource } from 'eventsource';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createApiServer, type ApiServer, type ApiServerConfig } from '../index.js';
 
@@ -106,7 +106,7 @@ export async function serveTestApi(
   });
   const requests: TestApiServer['requests'] = [];
   const sockets = new Set<Socket>();
-  const server = createServer((req, res) => {
+  const server = api.createHttpServer((req, res) => {
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     void api.handle(req, res);
   });
