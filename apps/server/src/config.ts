@@ -23,12 +23,12 @@ export interface ServerConfig {
   apiTokens: string[];
   /** Origins whose pages may write to the API besides its own (e.g. the public one behind a proxy). */
   allowedOrigins: string[];
-  /** A request's headers must arrive within this, ms; absent means the API's default. */
-  headersTimeoutMs?: number;
-  /** A whole request (headers and body) must arrive within this, ms; absent means the API's default. */
-  requestTimeoutMs?: number;
-  /** Connections the API's HTTP server holds at once; absent means the API's default. */
-  maxConnections?: number;
+  /** A request's headers must arrive within this, ms (408 and closed otherwise). */
+  headersTimeoutMs: number;
+  /** A whole request (headers and body) must arrive within this, ms; responses (SSE) are not cut. */
+  requestTimeoutMs: number;
+  /** Connections the API's HTTP server holds at once; it closes any beyond, unanswered. */
+  maxConnections: number;
   /** HMAC secret for per-run read tokens; absent means a random one per start. */
   readTokenSecret?: string;
   workerConcurrency: number;
@@ -97,12 +97,8 @@ const optional = <T extends z.ZodType>(schema: T) =>
 const got = (value: unknown) => `got ${JSON.stringify(value)}`;
 
 const integer = (name: string, min: number, max: number, fallback: number) =>
-  optionalInteger(name, min, max).transform((value) => value ?? fallback);
-
-/** An integer that stays undefined when unset: its default is written where it is used. */
-const optionalInteger = (name: string, min: number, max: number) =>
   optional(z.string()).transform((value, ctx) => {
-    if (value === undefined) return undefined;
+    if (value === undefined) return fallback;
     const trimmed = value.trim();
     const parsed = Number(trimmed);
     if (!/^\d+$/.test(trimmed) || parsed < min || parsed > max) {
@@ -193,9 +189,9 @@ const envSchema = z.object({
     }
     return value;
   }),
-  RUNSTREAM_HEADERS_TIMEOUT_MS: optionalInteger('RUNSTREAM_HEADERS_TIMEOUT_MS', 100, 600_000),
-  RUNSTREAM_REQUEST_TIMEOUT_MS: optionalInteger('RUNSTREAM_REQUEST_TIMEOUT_MS', 100, 3_600_000),
-  RUNSTREAM_MAX_CONNECTIONS: optionalInteger('RUNSTREAM_MAX_CONNECTIONS', 1, 1_000_000),
+  RUNSTREAM_HEADERS_TIMEOUT_MS: integer('RUNSTREAM_HEADERS_TIMEOUT_MS', 100, 600_000, defaults.httpHeadersTimeoutMs),
+  RUNSTREAM_REQUEST_TIMEOUT_MS: integer('RUNSTREAM_REQUEST_TIMEOUT_MS', 100, 3_600_000, defaults.httpRequestTimeoutMs),
+  RUNSTREAM_MAX_CONNECTIONS: integer('RUNSTREAM_MAX_CONNECTIONS', 1, 1_000_000, defaults.httpMaxConnections),
   WORKER_CONCURRENCY: integer('WORKER_CONCURRENCY', 1, 1_000, defaults.workerConcurrency),
   RUNSTREAM_LEASE_MS: integer('RUNSTREAM_LEASE_MS', 1_000, 3_600_000, defaults.leaseMs),
   DATABASE_POOL_SIZE: integer('DATABASE_POOL_SIZE', 1, 1_000, defaults.databasePoolSize),
@@ -222,9 +218,9 @@ export function parseConfig(env: Record<string, string | undefined>, cwd: string
     namespace: e.RUNSTREAM_NAMESPACE,
     apiTokens: e.RUNSTREAM_API_TOKEN,
     allowedOrigins: e.RUNSTREAM_ALLOWED_ORIGINS,
-    ...(e.RUNSTREAM_HEADERS_TIMEOUT_MS === undefined ? {} : { headersTimeoutMs: e.RUNSTREAM_HEADERS_TIMEOUT_MS }),
-    ...(e.RUNSTREAM_REQUEST_TIMEOUT_MS === undefined ? {} : { requestTimeoutMs: e.RUNSTREAM_REQUEST_TIMEOUT_MS }),
-    ...(e.RUNSTREAM_MAX_CONNECTIONS === undefined ? {} : { maxConnections: e.RUNSTREAM_MAX_CONNECTIONS }),
+    headersTimeoutMs: e.RUNSTREAM_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: e.RUNSTREAM_REQUEST_TIMEOUT_MS,
+    maxConnections: e.RUNSTREAM_MAX_CONNECTIONS,
     ...(e.RUNSTREAM_READ_TOKEN_SECRET ? { readTokenSecret: e.RUNSTREAM_READ_TOKEN_SECRET } : {}),
     workerConcurrency: e.WORKER_CONCURRENCY,
     leaseMs: e.RUNSTREAM_LEASE_MS,

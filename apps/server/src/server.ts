@@ -314,10 +314,9 @@ function createApi(config: ServerConfig, { runtime, engine, queue, logger }: Htt
     queue,
     auth: { tokens: config.apiTokens, readTokenSecret, readTokenTtlMs: READ_TOKEN_TTL_MS },
     allowedOrigins: config.allowedOrigins,
-    // Unset: the API's defaults.
-    ...(config.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: config.headersTimeoutMs }),
-    ...(config.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: config.requestTimeoutMs }),
-    ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
+    headersTimeoutMs: config.headersTimeoutMs,
+    requestTimeoutMs: config.requestTimeoutMs,
+    maxConnections: config.maxConnections,
     logger: apiLogger(logger.child({ component: 'api' })),
   });
 }

@@ -6,6 +6,7 @@ import { ResponseHeadersPlugin } from '@orpc/server/plugins';
 import type { StandardHandlerOptions } from '@orpc/server/standard';
 import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4';
 import { contract } from '@runstream/contract';
+import { defaults } from '@runstream/domain';
 import type { Runtime } from '@runstream/runtime';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createAuthenticator, requestCredential, type ApiAuthConfig, type Credential } from './auth.js';
@@ -108,10 +109,10 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   const runStream: StreamSettings = { pageSize: 200, recheckMs: 2_000, retryMs: 1_000, ...config.runStream };
   const keepAliveMs = config.keepAliveMs ?? 15_000;
   const exposeErrorStacks = config.exposeErrorStacks ?? false;
-  const requestTimeoutMs = config.requestTimeoutMs ?? 30_000;
+  const requestTimeoutMs = config.requestTimeoutMs ?? defaults.httpRequestTimeoutMs;
   // The whole request is due by `requestTimeoutMs`, its headers included (Node refuses a longer headers timeout).
-  const headersTimeoutMs = Math.min(config.headersTimeoutMs ?? 10_000, requestTimeoutMs);
-  const maxConnections = config.maxConnections ?? 2_000;
+  const headersTimeoutMs = Math.min(config.headersTimeoutMs ?? defaults.httpHeadersTimeoutMs, requestTimeoutMs);
+  const maxConnections = config.maxConnections ?? defaults.httpMaxConnections;
   for (const [name, value] of Object.entries({ headersTimeoutMs, requestTimeoutMs, maxConnections })) {
     if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${value}`);
   }

@@ -15,6 +15,12 @@ export const defaults = {
   instanceStaleMs: 30_000,
   /** How long in-flight executions may finish at shutdown before they are handed off. */
   shutdownGraceMs: 10_000,
+  /** The API's HTTP server: a request's headers must arrive within this. */
+  httpHeadersTimeoutMs: 10_000,
+  /** The API's HTTP server: a whole request, body included, must arrive within this (responses are not cut). */
+  httpRequestTimeoutMs: 30_000,
+  /** The API's HTTP server: connections held at once; it closes any beyond, unanswered. */
+  httpMaxConnections: 2_000,
   /** Step retry backoff when a step sets none. */
   stepBackoff: { baseMs: 1_000, maxMs: 60_000 },
 } as const;
