@@ -1,9 +1,10 @@
+import { isDefinedError, safe } from '@orpc/client';
 import { waitForStatus } from '@runstream/testkit';
 import { request as httpRequest } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer } from './index.js';
-import { startTestApi, TEST_SECRET, until, type TestApi } from './testing/index.js';
+import { clientFor, startTestApi, TEST_SECRET, until, type TestApi } from './testing/index.js';
 
 /** What unauthenticated and slow clients can hold on a server with tokens: memory, connections, time. */
 const FULL = 'full-access-token-0123456789';
@@ -74,6 +75,12 @@ describe('unauthenticated requests are refused on their headers', () => {
       expect(answer, path).toMatch(/connection: close/i);
       expect(answer, path).toContain('"code":"UNAUTHORIZED"');
     }
+  });
+
+  it('the typed client reads that 401 as the contract’s error', async () => {
+    const [error] = await safe(clientFor(t.base).runs.create({ workflow: 'demo.countdown', input: { count: 1 } }));
+    expect(isDefinedError(error)).toBe(true);
+    expect(error).toMatchObject({ code: 'UNAUTHORIZED', status: 401, message: 'a valid bearer token is required' });
   });
 
   it('a bodiless 401 keeps the connection (the dashboard asks for a token after one)', async () => {

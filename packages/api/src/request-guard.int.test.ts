@@ -25,13 +25,17 @@ interface Answer {
   json: { code?: string; data?: { field?: string }; run?: { id: string } } & Record<string, unknown>;
 }
 
+/** One request; an RPC body (`{ json }`) is unwrapped. */
 function send(method: string, path: string, headers: OutgoingHttpHeaders = {}, body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text.startsWith('{') ? JSON.parse(text) : { text } }));
+      res.on('end', () => {
+        const parsed = text.startsWith('{') ? JSON.parse(text) : { text };
+        resolve({ status: res.statusCode ?? 0, json: path.startsWith('/rpc/') ? parsed.json : parsed });
+      });
       res.on('error', reject);
     });
     req.on('error', reject);

@@ -2,14 +2,13 @@ import { ORPCError } from '@orpc/server';
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
 import { unauthorizedMessages, type Authenticator, type Credential } from './auth.js';
-import { errorBody } from './errors.js';
 import type { RouteAccess } from './http-routing.js';
 
 /** A request the guard turns away before any handler runs (and before its body is read). */
 export interface Refusal {
   status: number;
-  /** The JSON error body. */
-  body: string;
+  /** The error, as oRPC's JSON error body (`{ defined, code, status, message, data }`). */
+  error: object;
   /** The request still has a body on the wire: close the connection rather than read it. */
   closeConnection: boolean;
 }
@@ -63,7 +62,8 @@ function isOwnOrigin(origin: URL, host: string | undefined): boolean {
 }
 
 function refusal(req: IncomingMessage, status: number, code: string, field: string, message: string): Refusal {
-  return { status, body: errorBody(code, status, message, { field, issues: [{ field, message }] }), closeConnection: hasBody(req) };
+  const data = { field, issues: [{ field, message }] };
+  return { status, error: { defined: false, code, status, message, data }, closeConnection: hasBody(req) };
 }
 
 function hasBody(req: IncomingMessage): boolean {
@@ -143,7 +143,7 @@ export function createRequestGuard(config: RequestGuardConfig) {
         access === 'credential-or-body' && credential === undefined && declared !== undefined && declared <= MAX_UNAUTHENTICATED_BODY_BYTES;
       if (!result.ok && !bodyMayCarryIt) {
         const error = new ORPCError('UNAUTHORIZED', { defined: true, status: 401, message: unauthorizedMessages[result.reason] });
-        return { status: 401, body: JSON.stringify(error.toJSON()), closeConnection: hasBody(req) };
+        return { status: 401, error: error.toJSON(), closeConnection: hasBody(req) };
       }
     }
     if (declared !== undefined && declared > config.maxBodyBytes) {

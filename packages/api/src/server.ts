@@ -89,7 +89,10 @@ const applySuccessStatus: RootInterceptor = async (options) => {
 };
 
 /** A route of the API server: every handler also gets the credential the request presents. */
-type ApiRoute = Route<{ credential: Credential | undefined }>;
+type ApiRoute = Route<{ credential: Credential | undefined }> & {
+  /** Served by oRPC's RPC handler: its clients read an error body wrapped as `{ json }`. */
+  rpc?: boolean;
+};
 
 function notFound(res: ServerResponse, method: string, path: string): void {
   send(res, 404, errorBody('NOT_FOUND', 404, `no route ${method} ${path}`));
@@ -230,8 +233,8 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
         }),
     },
     // Its input may carry a read token (clients that cannot send headers).
-    { methods: ['POST'], path: '/rpc/runs/stream', access: 'credential-or-body', handle: orpcRoute(rpc, '/rpc') },
-    { methods: '*', path: '/rpc/*', handle: orpcRoute(rpc, '/rpc') },
+    { methods: ['POST'], path: '/rpc/runs/stream', access: 'credential-or-body', rpc: true, handle: orpcRoute(rpc, '/rpc') },
+    { methods: '*', path: '/rpc/*', rpc: true, handle: orpcRoute(rpc, '/rpc') },
     { methods: '*', path: '/api/*', handle: orpcRoute(openapi, '/api') },
   ]);
 
@@ -247,7 +250,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     if (refused) {
       // Not reading a body it was sent: the connection closes after the answer instead.
       if (refused.closeConnection) res.setHeader('connection', 'close');
-      return send(res, refused.status, refused.body);
+      return send(res, refused.status, JSON.stringify(match?.route.rpc ? { json: refused.error } : refused.error));
     }
     if (!match) return notFound(res, method, url.pathname);
     await match.route.handle({ req, res, url, params: match.params, credential });
