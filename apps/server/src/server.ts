@@ -1,15 +1,8 @@
-import { createApiServer, createHealthHandler, type ApiLogger, type ApiServer } from '@runstream/api';
-import { migrateDatabase } from '@runstream/db';
 import { demoWorkflows } from '@runstream/demo-workflows';
-import { createEngine, type Engine } from '@runstream/engine';
-import { createBullQueue, type JobQueue } from '@runstream/queue';
-import { createRuntime, type Runtime } from '@runstream/runtime';
-import { createDashboardHandler } from '@runstream/dashboard';
-import { randomBytes } from 'node:crypto';
+import { createRunstream, type AnyWorkflow, type NodeHandler, type Runstream } from '@runstream/sdk';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { bindingProblem, ConfigError, redact, type ServerConfig } from './config.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+import { bindingProblem, ConfigError, type ServerConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 
 export { parseConfig, readEnvironment, ConfigError, type ServerConfig, type Role } from './config.js';
@@ -17,6 +10,8 @@ export { parseConfig, readEnvironment, ConfigError, type ServerConfig, type Role
 export interface StartServerOptions {
   /** The process's logger (main creates it); default: a new one at `config.logLevel`. */
   logger?: Logger;
+  /** The workflows this node runs and validates. Default: the demo workflows. */
+  workflows?: readonly AnyWorkflow[];
   /** Engine timings, for tests that want a fast handoff. */
   engine?: { shutdownGraceMs?: number; sweepIntervalMs?: number; leaseMs?: number; instanceStaleMs?: number };
   /**
@@ -47,29 +42,6 @@ const READ_TOKEN_TTL_MS = 15 * 60_000;
 const HTTP_DRAIN_MS = 5_000;
 
 /**
- * Resolves when `ready` does; rejects after `timeoutMs` saying `what` did not answer, or when `signal` aborts. The
- * wait it gives up on keeps going until its owner is closed.
- */
-async function waitForDependency(ready: Promise<void>, what: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  signal?.throwIfAborted();
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort = () => {};
-  try {
-    await Promise.race([
-      ready,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not answer within ${timeoutMs} ms (RUNSTREAM_STARTUP_TIMEOUT_MS)`)), timeoutMs);
-        onAbort = () => reject(signal?.reason);
-        signal?.addEventListener('abort', onAbort, { once: true });
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-/**
  * The composition root of a Runstream process: PostgreSQL (given, or embedded), migrations, runtime, job queue,
  * engine, HTTP server, wired by role. Everything it builds is released by `close()`; nothing is module-level, so
  * tests can start several servers in one process.
@@ -77,123 +49,68 @@ async function waitForDependency(ready: Promise<void>, what: string, timeoutMs: 
 export async function startServer(config: ServerConfig, options: StartServerOptions = {}): Promise<StartedServer> {
   const began = performance.now();
   const logger = options.logger ?? createLogger(config.logLevel);
-  const { signal } = options;
   const problem = bindingProblem(config);
   if (problem) throw new ConfigError([problem]);
 
-  // Undo what was built so far, newest first, when a later step fails (and on close).
-  const teardown: { name: string; run: () => Promise<void> }[] = [];
-  const unwind = async () => {
-    const failures: unknown[] = [];
-    for (const step of teardown.reverse()) {
-      try {
-        await step.run();
-        logger.debug({ step: step.name }, 'shutdown step done');
-      } catch (error) {
-        failures.push(error);
-        logger.error({ err: error, step: step.name }, 'shutdown step failed');
-      }
-    }
-    teardown.length = 0;
-    if (failures.length > 0) throw new AggregateError(failures, 'shutdown was not clean');
-  };
-
+  const rs = await createRunstream({
+    workflows: options.workflows ?? demoWorkflows,
+    // The configuration was read from the environment already: no second look at it here.
+    env: {},
+    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+    ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+    embedded: { dataDir: config.dataDir, port: config.embeddedPgPort },
+    namespace: config.namespace,
+    concurrency: config.workerConcurrency,
+    worker: config.role !== 'api',
+    poolSize: config.databasePoolSize,
+    engine: { leaseMs: config.leaseMs, ...options.engine },
+    startupTimeoutMs: config.startupTimeoutMs,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.dashboardDir ? { dashboardDir: options.dashboardDir } : {}),
+    api: {
+      tokens: config.apiTokens,
+      ...readTokenSettings(config, logger),
+      allowedOrigins: config.allowedOrigins,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxConnections: config.maxConnections,
+    },
+    logger,
+  });
+  let http: RunningHttp;
   try {
-    let databaseUrl = config.databaseUrl;
-    if (!databaseUrl) {
-      const embedded: EmbeddedPostgres = await startEmbeddedPostgres({
-        dataDir: config.dataDir,
-        port: config.embeddedPgPort,
-        database: 'runstream',
-        logger,
-      });
-      teardown.push({ name: 'embedded postgres', run: () => embedded.stop() });
-      databaseUrl = embedded.url;
-      signal?.throwIfAborted();
-    }
-
-    const migrating = performance.now();
-    await migrateDatabase(databaseUrl);
-    logger.info({ ms: Math.round(performance.now() - migrating) }, 'migrations applied');
-    signal?.throwIfAborted();
-
-    const runtime: Runtime = await createRuntime({
-      databaseUrl,
-      namespace: config.namespace,
-      poolSize: config.databasePoolSize,
-      onError: (error, where) => logger.error({ err: error, where }, `background failure in ${where}`),
-    });
-    teardown.push({ name: 'runtime', run: () => runtime.close() });
-
-    const queue: JobQueue = createBullQueue({
-      namespace: config.namespace,
-      connection: config.redisUrl
-        ? { backend: 'redis', redisUrl: config.redisUrl }
-        : { backend: 'postgres', databaseUrl },
-      // One line per change (ioredis retries every second or so while Redis is away).
-      onConnectionChange: (state, error) => {
-        if (state === 'up') logger.info({ dependency: 'redis' }, 'Redis is reachable');
-        else logger.error({ dependency: 'redis', error: error?.message }, 'Redis is unreachable');
-      },
-    });
-    const engine: Engine = createEngine({
-      runtime,
-      queue,
-      workflows: demoWorkflows,
-      concurrency: config.workerConcurrency,
-      leaseMs: config.leaseMs,
-      ...options.engine,
-      onError: (error, where) => logger.error({ err: error, where }, `engine failure in ${where}`),
-    });
-    // engine.close() finishes in-flight steps, hands their runs off, then closes the queue.
-    teardown.push({ name: 'engine', run: () => engine.close() });
-
-    // Without this bound an unreachable Redis would hold startup forever (BullMQ waits for it without end).
-    const queueBackend = config.redisUrl ? `Redis (${redact(config.redisUrl)})` : "the queue's PostgreSQL";
-    await waitForDependency(queue.waitUntilReady(), queueBackend, config.startupTimeoutMs, signal);
-
-    runtime.start();
-    if (config.role !== 'api') await engine.startWorker();
-
-    signal?.throwIfAborted();
-
-    const http = await startHttp(config, { runtime, engine, queue, logger, dashboardDir: options.dashboardDir });
-    teardown.push({ name: 'http', run: () => http.close() });
-    signal?.throwIfAborted();
-
-    logger.info(
-      {
-        role: config.role,
-        url: http.url,
-        namespace: config.namespace,
-        instanceId: engine.instanceId,
-        database: config.databaseUrl ? redact(databaseUrl) : 'embedded',
-        queue: queue.backend,
-        workflows: engine.workflowList().map((workflow) => workflow.name),
-        ms: Math.round(performance.now() - began),
-      },
-      `Runstream ${config.role} node ready`,
-    );
-
-    let closing: Promise<void> | null = null;
-    return {
-      url: http.url,
-      databaseUrl: redact(databaseUrl),
-      instanceId: engine.instanceId,
-      close: () => (closing ??= unwind()),
-    };
+    http = await startHttp(config, rs, logger);
   } catch (error) {
-    await unwind().catch(() => {});
+    await rs.close().catch(() => {});
     throw error;
   }
-}
+  if (options.signal?.aborted) {
+    await http.close().finally(() => rs.close());
+    throw options.signal.reason;
+  }
 
-interface HttpParts {
-  runtime: Runtime;
-  engine: Engine;
-  queue: JobQueue;
-  logger: Logger;
-  dashboardDir: string | undefined;
+  logger.info(
+    {
+      role: config.role,
+      url: http.url,
+      namespace: config.namespace,
+      instanceId: rs.instanceId,
+      database: config.databaseUrl ? rs.databaseUrl : 'embedded',
+      queue: rs.queueBackend,
+      workflows: rs.workflowList().map((workflow) => workflow.name),
+      ms: Math.round(performance.now() - began),
+    },
+    `Runstream ${config.role} node ready`,
+  );
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: http.url,
+    databaseUrl: rs.databaseUrl,
+    instanceId: rs.instanceId,
+    // The HTTP server first (stop accepting, end streams), then Runstream (engine handoff, runtime, PostgreSQL).
+    close: () => (closing ??= http.close().finally(() => rs.close())),
+  };
 }
 
 interface RunningHttp {
@@ -202,23 +119,13 @@ interface RunningHttp {
 }
 
 /** The API (roles api and all), or only /health/live and /health/ready (role worker). */
-async function startHttp(config: ServerConfig, parts: HttpParts): Promise<RunningHttp> {
-  const { logger } = parts;
-  let server: Server;
-  let closeHandler: () => Promise<void> = async () => {};
+async function startHttp(config: ServerConfig, rs: Runstream<readonly AnyWorkflow[]>, logger: Logger): Promise<RunningHttp> {
+  // The API and, at the root, the dashboard's pages and assets; a worker serves only its health.
+  const handle: NodeHandler = config.role === 'worker' ? workerHealth(rs) : rs.handler();
+  const endStreams = () => (config.role === 'worker' ? Promise.resolve() : rs.stopApi());
 
-  if (config.role === 'worker') {
-    server = createServer(workerHealth(parts));
-  } else {
-    const api = createApi(config, parts);
-    // The browser dashboard's pages and assets (GET/HEAD outside /api and /rpc); everything else is the API's.
-    const dashboard = createDashboardHandler(parts.dashboardDir ? { distDir: parts.dashboardDir } : {});
-    // The API's server: its request deadlines and connection cap cover the dashboard's requests too.
-    server = api.createHttpServer((req, res) => {
-      if (!dashboard(req, res)) void api.handle(req, res);
-    });
-    closeHandler = () => api.close();
-  }
+  // The API's server bounds slow requests and caps connections (the dashboard's requests too).
+  const server = config.role === 'worker' ? createServer((req, res) => handle(req, res)) : rs.createHttpServer(handle);
   server.keepAliveTimeout = 5_000;
   await listen(server, config);
   const address = server.address() as AddressInfo;
@@ -232,7 +139,7 @@ async function startHttp(config: ServerConfig, parts: HttpParts): Promise<Runnin
       // flight a moment before cutting what is left.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      await closeHandler();
+      await endStreams();
       let timer: NodeJS.Timeout | undefined;
       const drained = await Promise.race([
         closed.then(() => true),
@@ -266,8 +173,8 @@ function listen(server: Server, config: ServerConfig): Promise<void> {
 }
 
 /** A worker serves no API: only liveness, and readiness (PostgreSQL and the queue answer), as the API serves them. */
-function workerHealth({ runtime, queue, logger }: HttpParts) {
-  const health = createHealthHandler({ runtime, queue, logger: apiLogger(logger.child({ component: 'health' })) });
+function workerHealth(rs: Runstream<readonly AnyWorkflow[]>): NodeHandler {
+  const health = rs.healthHandler();
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   };
@@ -277,25 +184,10 @@ function workerHealth({ runtime, queue, logger }: HttpParts) {
   };
 }
 
-/** The API's logger interface (console-like) on top of the process's pino logger. */
-function apiLogger(logger: Logger): ApiLogger {
-  const entry = (details: unknown[]) => {
-    const [first, ...rest] = details;
-    return {
-      ...(first instanceof Error ? { err: first } : first === undefined ? {} : { detail: first }),
-      ...(rest.length > 0 ? { details: rest } : {}),
-    };
-  };
-  return {
-    error: (message, ...details) => logger.error(entry(details), message),
-    warn: (message, ...details) => logger.warn(entry(details), message),
-  };
-}
-
-function createApi(config: ServerConfig, { runtime, engine, queue, logger }: HttpParts): ApiServer {
-  let readTokenSecret = config.readTokenSecret;
-  if (!readTokenSecret) {
-    readTokenSecret = randomBytes(32).toString('hex');
+/** The read-token secret, and the warnings an operator needs when auth or a shared secret is missing. */
+function readTokenSettings(config: ServerConfig, logger: Logger): { readTokenSecret?: string; readTokenTtlMs: number } {
+  if (config.role === 'worker') return { readTokenTtlMs: READ_TOKEN_TTL_MS };
+  if (!config.readTokenSecret) {
     logger.warn(
       'RUNSTREAM_READ_TOKEN_SECRET is not set: using a random secret for this start, so read tokens stop working ' +
         'when the server restarts and are not accepted by other nodes. Set it (the same on every node) to keep them',
@@ -308,15 +200,5 @@ function createApi(config: ServerConfig, { runtime, engine, queue, logger }: Htt
         'Set RUNSTREAM_API_TOKEN to require bearer tokens (and to bind other hosts)',
     );
   }
-  return createApiServer({
-    runtime,
-    engine,
-    queue,
-    auth: { tokens: config.apiTokens, readTokenSecret, readTokenTtlMs: READ_TOKEN_TTL_MS },
-    allowedOrigins: config.allowedOrigins,
-    headersTimeoutMs: config.headersTimeoutMs,
-    requestTimeoutMs: config.requestTimeoutMs,
-    maxConnections: config.maxConnections,
-    logger: apiLogger(logger.child({ component: 'api' })),
-  });
+  return { ...(config.readTokenSecret ? { readTokenSecret: config.readTokenSecret } : {}), readTokenTtlMs: READ_TOKEN_TTL_MS };
 }

