@@ -30,6 +30,18 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['workflows'])).toEqual({ url: defaultUrl, json: false, command: { name: 'workflows' } });
   });
 
+  it('parses the commands that run Runstream: start without a workflow, worker, dev', () => {
+    expect(parseCommandLine(['start']).command).toEqual({ name: 'serve', mode: 'start', demo: false });
+    expect(parseCommandLine(['start', '--workflows', './src/w.ts', '--demo']).command).toEqual({
+      name: 'serve',
+      mode: 'start',
+      workflows: './src/w.ts',
+      demo: true,
+    });
+    expect(parseCommandLine(['worker', '--workflows', 'w.ts']).command).toEqual({ name: 'serve', mode: 'worker', workflows: 'w.ts', demo: false });
+    expect(parseCommandLine(['dev']).command).toEqual({ name: 'serve', mode: 'dev', demo: false });
+  });
+
   it('accepts the leading -- that `pnpm cli -- runs` passes', () => {
     expect(parseCommandLine(['--', 'runs', '--limit', '5']).command).toEqual({ name: 'runs', limit: 5 });
   });
@@ -57,7 +69,10 @@ describe('parseCommandLine', () => {
   it.each([
     [[], 'no command given'],
     [['frobnicate'], 'unknown command "frobnicate"'],
-    [['start'], 'start: missing <workflow>'],
+    [['start', '--follow'], 'start: missing <workflow> (--follow starts a run)'],
+    [['start', 'demo.tokens', '--workflows', 'w.ts'], 'start: --workflows runs the server, which takes no <workflow>'],
+    [['worker', 'extra'], 'worker: unexpected argument "extra"'],
+    [['dev', '--input', '{}'], "dev: Unknown option '--input'"],
     [['start', 'demo.tokens', '--input', '{"text":'], '--input is not valid JSON: '],
     [['get'], 'get: missing <runId>'],
     [['get', 'a', 'b'], 'get: unexpected argument "b"'],

@@ -7,7 +7,12 @@ export type Command =
   | { name: 'get' | 'cancel' | 'retry'; runId: string }
   | { name: 'tail'; runId: string; fromSeq?: number }
   | { name: 'workflows' }
+  | { name: 'serve'; mode: ServeMode; workflows?: string; demo: boolean }
   | { name: 'help' };
+
+/** The commands that run Runstream itself rather than call a server. */
+export const serveModes = ['start', 'worker', 'dev'] as const;
+export type ServeMode = (typeof serveModes)[number];
 
 export interface Invocation {
   command: Command;
@@ -25,7 +30,16 @@ export const defaultUrl = 'http://127.0.0.1:7420';
 
 export const usage = `Usage: runstream [--url URL] [--token TOKEN] [--json] <command> [options]
 
-Commands:
+Run Runstream (configured by the environment and ./.env, see the README):
+  start [--workflows FILE] [--demo]                       the server: API, dashboard, worker (RUNSTREAM_ROLE)
+  worker --workflows FILE                                 a worker joining a deployment (DATABASE_URL, REDIS_URL,
+                                                          RUNSTREAM_NAMESPACE); serves only /health/*
+  dev [--workflows FILE] [--demo]                         embedded PostgreSQL + API + worker + dashboard, reloading
+                                                          FILE when files under its directory change
+  FILE is a module exporting workflow definitions (TypeScript loads without a build step; env RUNSTREAM_WORKFLOWS).
+  Without one, the demo workflows are loaded; --demo loads them beside FILE's.
+
+Commands against a server:
   start <workflow> [--input JSON] [--key KEY] [--follow]   start a run (idempotent with --key); --follow tails it
   runs [--status S[,S]] [--workflow W] [--limit N] [--cursor C]   list runs, newest first
   get <runId>                                             a run with its steps
@@ -40,7 +54,8 @@ Global options:
   --json         machine output: one JSON object per line
   -h, --help     this help
 
-Exit codes: 0 ok, 1 a followed run failed or was cancelled, 2 usage error, 3 server or API error.`;
+Exit codes: 0 ok, 1 a followed run failed or was cancelled, 2 usage error (or an unusable workflows module),
+3 server or API error.`;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -52,7 +67,15 @@ const globalOptions = {
 } satisfies Options;
 
 const commandOptions = {
-  start: { input: { type: 'string' }, key: { type: 'string' }, follow: { type: 'boolean', short: 'f' } },
+  start: {
+    input: { type: 'string' },
+    key: { type: 'string' },
+    follow: { type: 'boolean', short: 'f' },
+    workflows: { type: 'string' },
+    demo: { type: 'boolean' },
+  },
+  worker: { workflows: { type: 'string' }, demo: { type: 'boolean' } },
+  dev: { workflows: { type: 'string' }, demo: { type: 'boolean' } },
   runs: {
     status: { type: 'string', multiple: true },
     workflow: { type: 'string' },
@@ -65,9 +88,10 @@ const commandOptions = {
   retry: {},
   workflows: {},
   help: {},
-} satisfies Record<Command['name'], Options>;
+} satisfies Record<Exclude<Command['name'], 'serve'> | ServeMode, Options>;
 
-const commandNames = Object.keys(commandOptions) as Command['name'][];
+type CommandName = keyof typeof commandOptions;
+const commandNames = Object.keys(commandOptions) as CommandName[];
 
 /** Parses `argv` (without node and the script) into an invocation; throws `UsageError` on any mistake. */
 export function parseCommandLine(argv: readonly string[], env: Record<string, string | undefined> = {}): Invocation {
@@ -105,8 +129,26 @@ export function parseCommandLine(argv: readonly string[], env: Record<string, st
   };
   const string = (key: string) => values[key] as string | undefined;
 
+  const serve = (mode: ServeMode): Invocation => {
+    want(0, '');
+    const workflows = string('workflows');
+    return invocation({ name: 'serve', mode, ...(workflows !== undefined ? { workflows } : {}), demo: values.demo === true }, values, env);
+  };
+
   switch (name) {
+    case 'worker':
+    case 'dev':
+      return serve(name);
     case 'start': {
+      // Without a workflow name, `start` runs the server; with one, it starts a run on a server.
+      if (positionals.length === 0) {
+        const runOnly = ['input', 'key', 'follow'].find((option) => values[option] !== undefined);
+        if (runOnly) throw new UsageError(`start: missing <workflow> (--${runOnly} starts a run)`);
+        return serve('start');
+      }
+      for (const option of ['workflows', 'demo']) {
+        if (values[option] !== undefined) throw new UsageError(`start: --${option} runs the server, which takes no <workflow>`);
+      }
       want(1, '<workflow>');
       const key = string('key');
       return invocation(
@@ -165,7 +207,7 @@ export function parseCommandLine(argv: readonly string[], env: Record<string, st
   }
 }
 
-function isCommandName(name: string): name is Command['name'] {
+function isCommandName(name: string): name is CommandName {
   return (commandNames as string[]).includes(name);
 }
 

@@ -15,6 +15,11 @@ export interface CliEnvironment {
   /** Aborted on Ctrl-C. */
   signal: AbortSignal;
   fetch?: typeof globalThis.fetch;
+  /**
+   * Runs Runstream itself (`start` without a workflow, `worker`, `dev`) with these variables over the environment;
+   * resolves only when the process ends. Absent: those commands are refused.
+   */
+  serve?(options: { overrides: Record<string, string>; dev: boolean }): Promise<number>;
 }
 
 /** The whole CLI: parses `argv`, runs the command, prints, and resolves with the exit code. */
@@ -32,6 +37,23 @@ export async function runCli(argv: readonly string[], io: CliEnvironment): Promi
   if (command.name === 'help') {
     io.out(usage);
     return exitCodes.ok;
+  }
+  if (command.name === 'serve') {
+    if (!io.serve) {
+      io.err(`runstream: ${command.mode} is not available here`);
+      return exitCodes.usage;
+    }
+    const overrides: Record<string, string> = {};
+    if (command.workflows !== undefined) overrides.RUNSTREAM_WORKFLOWS = command.workflows;
+    if (command.demo) overrides.RUNSTREAM_DEMO = 'true';
+    if (command.mode === 'worker') {
+      if (command.workflows === undefined && !io.env.RUNSTREAM_WORKFLOWS && !command.demo) {
+        io.err('runstream: worker: give the workflows it runs: --workflows FILE (or RUNSTREAM_WORKFLOWS), or --demo');
+        return exitCodes.usage;
+      }
+      overrides.RUNSTREAM_ROLE = 'worker';
+    }
+    return io.serve({ overrides, dev: command.mode === 'dev' });
   }
   const client = createRunstreamClient({ url, ...(token ? { token } : {}), ...(io.fetch ? { fetch: io.fetch } : {}) });
   try {

@@ -23,7 +23,7 @@ export interface Output {
 }
 
 /** Runs one command against the API; resolves with the exit code (0, or 1 when a followed run did not succeed). */
-export async function execute(command: Exclude<Command, { name: 'help' }>, client: RunstreamClient, io: Output): Promise<number> {
+export async function execute(command: Exclude<Command, { name: 'help' | 'serve' }>, client: RunstreamClient, io: Output): Promise<number> {
   const call = { signal: io.signal };
   const print = (value: unknown, human: () => string | string[]) => {
     if (io.json) io.out(jsonLine(value));

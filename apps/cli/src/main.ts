@@ -10,6 +10,12 @@ const code = await runCli(process.argv.slice(2), {
   err: (line) => process.stderr.write(`${line}\n`),
   color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
   signal: controller.signal,
+  async serve(options) {
+    // Runs in this process; it exits through the server's own signal handling, never by returning.
+    const { runServerProcess } = await import('@runstream/server/process');
+    await runServerProcess(options);
+    return new Promise<number>(() => {});
+  },
 });
 // Idle keep-alive sockets must not hold the process open once the command is done.
 process.stdout.write('', () => process.exit(code));

@@ -33,6 +33,7 @@ describe('parseConfig', () => {
       dataDir: join(repoRoot, '.runstream'),
       embeddedPgPort: 54329,
       logLevel: 'info',
+      demoWorkflows: false,
     });
   });
 
@@ -58,6 +59,8 @@ describe('parseConfig', () => {
         RUNSTREAM_DATA_DIR: 'data',
         EMBEDDED_PG_PORT: '55000',
         LOG_LEVEL: 'debug',
+        RUNSTREAM_WORKFLOWS: 'src/workflows.ts',
+        RUNSTREAM_DEMO: '1',
       },
       '/srv',
     );
@@ -81,6 +84,8 @@ describe('parseConfig', () => {
       dataDir: '/srv/data',
       embeddedPgPort: 55000,
       logLevel: 'debug',
+      workflowsModule: '/srv/src/workflows.ts',
+      demoWorkflows: true,
     });
   });
 

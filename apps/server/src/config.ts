@@ -44,6 +44,10 @@ export interface ServerConfig {
   dataDir: string;
   embeddedPgPort: number;
   logLevel: LogLevel;
+  /** RUNSTREAM_WORKFLOWS: the module of the workflows to run (absolute); absent means the demo workflows. */
+  workflowsModule?: string;
+  /** RUNSTREAM_DEMO: load the demo workflows beside the module's. */
+  demoWorkflows: boolean;
 }
 
 /** The repository root: apps/server/src → ../../.. */
@@ -199,6 +203,8 @@ const envSchema = z.object({
   RUNSTREAM_DATA_DIR: optional(z.string()),
   EMBEDDED_PG_PORT: integer('EMBEDDED_PG_PORT', 1, 65_535, 54329),
   LOG_LEVEL: oneOf('LOG_LEVEL', logLevels, 'info'),
+  RUNSTREAM_WORKFLOWS: optional(z.string()),
+  RUNSTREAM_DEMO: oneOf('RUNSTREAM_DEMO', ['true', 'false', '1', '0'], 'false'),
 });
 
 /**
@@ -229,6 +235,8 @@ export function parseConfig(env: Record<string, string | undefined>, cwd: string
     dataDir: resolve(cwd, e.RUNSTREAM_DATA_DIR ?? join(repoRoot, '.runstream')),
     embeddedPgPort: e.EMBEDDED_PG_PORT,
     logLevel: e.LOG_LEVEL,
+    ...(e.RUNSTREAM_WORKFLOWS ? { workflowsModule: resolve(cwd, e.RUNSTREAM_WORKFLOWS.trim()) } : {}),
+    demoWorkflows: e.RUNSTREAM_DEMO === 'true' || e.RUNSTREAM_DEMO === '1',
   };
   const problem = bindingProblem(config);
   if (problem) throw new ConfigError([problem]);

@@ -52,34 +52,10 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const problem = bindingProblem(config);
   if (problem) throw new ConfigError([problem]);
 
-  const rs = await createRunstream({
-    workflows: options.workflows ?? demoWorkflows,
-    // The configuration was read from the environment already: no second look at it here.
-    env: {},
-    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
-    ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
-    embedded: { dataDir: config.dataDir, port: config.embeddedPgPort },
-    namespace: config.namespace,
-    concurrency: config.workerConcurrency,
-    worker: config.role !== 'api',
-    poolSize: config.databasePoolSize,
-    engine: { leaseMs: config.leaseMs, ...options.engine },
-    startupTimeoutMs: config.startupTimeoutMs,
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.dashboardDir ? { dashboardDir: options.dashboardDir } : {}),
-    api: {
-      tokens: config.apiTokens,
-      ...readTokenSettings(config, logger),
-      allowedOrigins: config.allowedOrigins,
-      headersTimeoutMs: config.headersTimeoutMs,
-      requestTimeoutMs: config.requestTimeoutMs,
-      maxConnections: config.maxConnections,
-    },
-    logger,
-  });
+  const rs = await createNode(config, options.workflows ?? demoWorkflows, logger, options);
   let http: RunningHttp;
   try {
-    http = await startHttp(config, rs, logger);
+    http = await startHttp(config, routes(config, rs), logger);
   } catch (error) {
     await rs.close().catch(() => {});
     throw error;
@@ -113,19 +89,57 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   };
 }
 
-interface RunningHttp {
+/** Runstream as this node's configuration says: PostgreSQL (given or embedded), queue, engine, worker by role. */
+export function createNode(
+  config: ServerConfig,
+  workflows: readonly AnyWorkflow[],
+  logger: Logger,
+  options: Pick<StartServerOptions, 'engine' | 'signal' | 'dashboardDir'> = {},
+): Promise<Runstream<readonly AnyWorkflow[]>> {
+  return createRunstream({
+    workflows,
+    // The configuration was read from the environment already: no second look at it here.
+    env: {},
+    ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}),
+    ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+    embedded: { dataDir: config.dataDir, port: config.embeddedPgPort },
+    namespace: config.namespace,
+    concurrency: config.workerConcurrency,
+    worker: config.role !== 'api',
+    poolSize: config.databasePoolSize,
+    engine: { leaseMs: config.leaseMs, ...options.engine },
+    startupTimeoutMs: config.startupTimeoutMs,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.dashboardDir ? { dashboardDir: options.dashboardDir } : {}),
+    api: { tokens: config.apiTokens, ...readTokenSettings(config, logger) },
+    logger,
+  });
+}
+
+export interface HttpRoutes {
+  handle: NodeHandler;
+  /** Ends open streams (on shutdown, before the server waits for requests to finish). */
+  endStreams(): Promise<void>;
+  /** The HTTP server for `listener`: the API's bounds slow requests and caps connections. */
+  createHttpServer(listener: NodeHandler): Server;
+}
+
+/** The API and, at the root, the dashboard's pages and assets; a worker serves only its health. */
+export function routes(config: ServerConfig, rs: Runstream<readonly AnyWorkflow[]>): HttpRoutes {
+  if (config.role === 'worker') {
+    return { handle: workerHealth(rs), endStreams: async () => {}, createHttpServer: (listener) => createServer(listener) };
+  }
+  return { handle: rs.handler(), endStreams: () => rs.stopApi(), createHttpServer: (listener) => rs.createHttpServer(listener) };
+}
+
+export interface RunningHttp {
   url: string;
   close(): Promise<void>;
 }
 
 /** The API (roles api and all), or only /health/live and /health/ready (role worker). */
-async function startHttp(config: ServerConfig, rs: Runstream<readonly AnyWorkflow[]>, logger: Logger): Promise<RunningHttp> {
-  // The API and, at the root, the dashboard's pages and assets; a worker serves only its health.
-  const handle: NodeHandler = config.role === 'worker' ? workerHealth(rs) : rs.handler();
-  const endStreams = () => (config.role === 'worker' ? Promise.resolve() : rs.stopApi());
-
-  // The API's server bounds slow requests and caps connections (the dashboard's requests too).
-  const server = config.role === 'worker' ? createServer((req, res) => handle(req, res)) : rs.createHttpServer(handle);
+export async function startHttp(config: ServerConfig, { handle, endStreams, createHttpServer }: HttpRoutes, logger: Logger): Promise<RunningHttp> {
+  const server = createHttpServer((req, res) => handle(req, res));
   server.keepAliveTimeout = 5_000;
   await listen(server, config);
   const address = server.address() as AddressInfo;

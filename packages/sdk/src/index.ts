@@ -39,3 +39,4 @@ export {
 export type { Run, RunPage, ListRunsFilter } from '@runstream/store';
 export type { WorkflowInput, WorkflowOutput } from '@runstream/client';
 export { z } from 'zod';
+export { loadWorkflowModule, WorkflowModuleError, type LoadedWorkflows } from './workflow-module.js';

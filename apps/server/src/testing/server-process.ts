@@ -56,16 +56,23 @@ export function freePort(): Promise<number> {
  */
 const frugal = { DATABASE_POOL_SIZE: '3', WORKER_CONCURRENCY: '2' };
 
+/** node's arguments that run the server's `src/main.ts` through the tsx loader. */
+export const serverMain = ['--import', tsxLoader, mainPath];
+
 /**
  * Starts `src/main.ts` as a child process (node, no wrapper, so signals reach it directly), in an empty working
  * directory (no stray .env) and with only the given configuration variables. By default through the tsx loader, as
  * in production; `compiled` is the entry compiled once for the test run (`compiledServer()`), which starts in half
- * the time on a loaded machine since the child no longer compiles the server's import graph itself.
+ * the time on a loaded machine since the child no longer compiles the server's import graph itself. `args` runs
+ * other node arguments instead (the `runstream` bin, an example app), in `workingDir` when given.
  */
-export function spawnServer(env: Record<string, string>, { compiled }: { compiled?: string } = {}): ServerProcess {
+export function spawnServer(
+  env: Record<string, string>,
+  { compiled, args: given, workingDir }: { compiled?: string; args?: string[]; workingDir?: string } = {},
+): ServerProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !configuring.test(key)));
-  const cwd = mkdtempSync(join(tmpdir(), 'rs-server-cwd-'));
-  const args = compiled ? [compiled] : ['--import', tsxLoader, mainPath];
+  const cwd = workingDir ?? mkdtempSync(join(tmpdir(), 'rs-server-cwd-'));
+  const args = given ?? (compiled ? [compiled] : serverMain);
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn(process.execPath, args, {
     cwd,
     env: { ...base, ...frugal, ...env },
@@ -93,7 +100,7 @@ export function spawnServer(env: Record<string, string>, { compiled }: { compile
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (raw += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => {
-      rmSync(cwd, { recursive: true, force: true });
+      if (!workingDir) rmSync(cwd, { recursive: true, force: true });
       resolve({ code, signal });
       for (const watcher of watchers) watcher();
     }),
