@@ -1,4 +1,6 @@
 export { createRunstreamClient, type RunstreamClient, type RunstreamClientOptions } from './client.js';
+export { createClient, type ClientFollowOptions, type ClientRunHandle, type TypedClient } from './typed-client.js';
+export { RunCancelledError, RunFailedError } from '@runstream/domain';
 export {
   followRun,
   followFeed,
