@@ -1,7 +1,9 @@
 import type { ApiServer } from '@runstream/api';
 import { createDashboardHandler } from '@runstream/dashboard';
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 
 export interface MountOptions {
   /**
@@ -22,9 +24,18 @@ function normalizeBasePath(basePath: string | undefined): string {
   return basePath.replace(/\/+$/, '');
 }
 
+/**
+ * The built dashboard: the published package carries it in `dist/dashboard` beside its code; in this repository
+ * (running from source) it is the dashboard package's own build.
+ */
+function dashboardFiles(): { distDir?: string } {
+  const shipped = new URL('./dashboard', import.meta.url);
+  return existsSync(shipped) ? { distDir: fileURLToPath(shipped) } : {};
+}
+
 export function createNodeHandler(api: ApiServer, options: MountOptions = {}, dashboardDir?: string): NodeHandler {
   const basePath = normalizeBasePath(options.basePath);
-  const dashboard = basePath === '' ? createDashboardHandler(dashboardDir ? { distDir: dashboardDir } : {}) : null;
+  const dashboard = basePath === '' ? createDashboardHandler(dashboardDir ? { distDir: dashboardDir } : dashboardFiles()) : null;
   return (req, res) => {
     const url = req.url ?? '/';
     if (basePath && (url === basePath || url.startsWith(`${basePath}/`) || url.startsWith(`${basePath}?`))) {

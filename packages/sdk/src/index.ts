@@ -18,7 +18,6 @@ export {
   defineWorkflow,
   NonRetryableError,
   StepTimeoutError,
-  type BackoffOptions,
   type StepContext,
   type StepOptions,
   type WorkflowContext,
