@@ -23,8 +23,11 @@ const layers = {
   'packages/bench': ['packages/api'],
   'packages/testkit': ['packages/db'],
   'apps/dashboard': ['packages/contract'],
-  'apps/cli': ['packages/client'],
-  'apps/server': ['packages/api', 'packages/client', 'apps/dashboard'],
+  // The SDK composes runtime, queue, engine and API (and serves the dashboard's files); it is also the typed client's home.
+  'packages/sdk': ['packages/api', 'packages/client', 'apps/dashboard'],
+  'apps/server': ['packages/sdk'],
+  // `runstream start|worker|dev` run the server process; the CLI's tests write workflows against the SDK.
+  'apps/cli': ['packages/client', 'apps/server'],
 };
 const testkit = 'packages/testkit';
 

@@ -1,7 +1,7 @@
 import { createApiServer } from '@runstream/api';
 import type * as demos from '@runstream/demo-workflows';
 import { demoWorkflows } from '@runstream/demo-workflows';
-import { createTestEngine, type TestEngine } from '@runstream/testkit';
+import { createTestEngine, type TestEngine } from '@runstream/engine/testing';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
