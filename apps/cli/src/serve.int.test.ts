@@ -11,6 +11,8 @@ const bin = fileURLToPath(new URL('../bin/runstream.js', import.meta.url));
 // The workflows modules import the SDK by its path: they live in a temp directory, outside any package.
 const sdk = pathToFileURL(fileURLToPath(new URL('../../../packages/sdk/src/index.ts', import.meta.url))).href;
 const dir = mkdtempSync(join(tmpdir(), 'rs-cli-workflows-'));
+// As in a user's project: the SDK is ESM, and so are the workflows modules.
+writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
 const started: ServerProcess[] = [];
 let database: TestDatabase;
 

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadWorkflowModule, WorkflowModuleError } from './workflow-module.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rs-workflow-module-'));
+writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
 const sdk = pathToFileURL(join(import.meta.dirname, 'index.ts')).href;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

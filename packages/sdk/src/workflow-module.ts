@@ -1,8 +1,9 @@
 import type { WorkflowDefinition } from '@runstream/engine';
+import { randomUUID } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
+import { register } from 'tsx/esm/api';
 
 /** A workflows module that cannot be used: names the file and the problem (the CLI exits with code 2). */
 export class WorkflowModuleError extends Error {
@@ -37,9 +38,12 @@ function isWorkflowDefinition(value: unknown): value is WorkflowDefinition {
 
 /**
  * Imports a module of workflow definitions (TypeScript or JavaScript, no build step: TypeScript goes through
- * tsx) and collects every exported definition: exports that are definitions, and arrays or plain objects of
- * them (`export const workflows = [a, b]`, a default export). Each call imports the module and its local
- * imports afresh, so a reload sees edited files.
+ * tsx's loader, registered for the import) and collects every exported definition: exports that are
+ * definitions, and arrays or plain objects of them (`export const workflows = [a, b]`, a default export). Each
+ * call evaluates the module file afresh (a unique query), so a reload sees it edited; what it imports is shared
+ * with the process (one `@runstream/sdk`, one zod), so files it imports are not re-evaluated. tsx's isolated
+ * `tsImport` would re-evaluate those too, but it evaluates CommonJS dependencies already loaded here a second
+ * time on the same exports object, which ioredis, for one, refuses.
  */
 export async function loadWorkflowModule(path: string, cwd: string = process.cwd()): Promise<LoadedWorkflows> {
   const file = resolve(cwd, path);
@@ -47,12 +51,15 @@ export async function loadWorkflowModule(path: string, cwd: string = process.cwd
   if (!statSync(file).isFile()) throw new WorkflowModuleError(file, 'it is not a file');
 
   let exports: Record<string, unknown>;
+  const unregister = register();
   try {
-    exports = (await tsImport(pathToFileURL(file).href, import.meta.url)) as Record<string, unknown>;
+    exports = (await import(`${pathToFileURL(file).href}?runstream-load=${randomUUID()}`)) as Record<string, unknown>;
   } catch (error) {
     throw new WorkflowModuleError(file, `importing it threw: ${error instanceof Error ? error.message : String(error)}`, {
       cause: error,
     });
+  } finally {
+    await unregister();
   }
 
   const found = new Set<WorkflowDefinition>();
