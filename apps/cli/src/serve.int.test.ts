@@ -14,16 +14,25 @@ const dir = mkdtempSync(join(tmpdir(), 'rs-cli-workflows-'));
 // As in a user's project: the SDK is ESM, and so are the workflows modules.
 writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
 const started: ServerProcess[] = [];
+const databases: TestDatabase[] = [];
 let database: TestDatabase;
 
-beforeAll(async () => {
+// Each deployment gets its own database: a worker's sweeper recovers stalled runs of its whole database, whatever
+// their namespace, so deployments sharing one would run each other's runs.
+async function freshDatabase(): Promise<TestDatabase> {
   database = await createTestDatabase();
+  databases.push(database);
+  return database;
+}
+
+beforeAll(async () => {
+  await freshDatabase();
 });
 
 afterAll(async () => {
   for (const child of started) child.signal('SIGTERM');
   await Promise.all(started.map((child) => exitOf(child).catch(() => child.signal('SIGKILL'))));
-  await database?.drop();
+  await Promise.all(databases.map((each) => each.drop()));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -44,7 +53,7 @@ export const hello = defineWorkflow({
   return path;
 }
 
-/** One namespace per test: the deployments share the database, never each other's jobs. */
+/** One namespace per test too: its jobs stay its own even on a shared Redis. */
 const namespace = (test: string) => `${database.name.slice(0, 40)}_${test}`;
 
 /** The runstream bin as a child process, configured by `env` only (PostgreSQL backend for the queue). */
@@ -94,6 +103,7 @@ export const b = twin();`),
   });
 
   it('start --workflows serves the user workflow (and not the demos)', async () => {
+    await freshDatabase();
     const file = writeWorkflows('start.ts', 'Hello');
     const child = runstream(['start', '--workflows', file], { PORT: String(await freePort()), RUNSTREAM_NAMESPACE: namespace('start') });
     const ready = await child.waitForLog((line) => /node ready$/.test(line.msg));
@@ -105,6 +115,7 @@ export const b = twin();`),
   });
 
   it('worker --workflows joins a deployment by DATABASE_URL and namespace and runs what an API node accepts', async () => {
+    await freshDatabase();
     const file = writeWorkflows('worker.ts', 'Hi');
     const worker = runstream(['worker', '--workflows', file], { PORT: String(await freePort()), RUNSTREAM_NAMESPACE: namespace('worker') });
     await worker.waitForLog((line) => /worker node ready$/.test(line.msg));
@@ -128,6 +139,7 @@ export const b = twin();`),
   });
 
   it('dev reloads the module when its file changes: the next run uses the new code and records the new version', async () => {
+    await freshDatabase();
     const file = writeWorkflows('dev.ts', 'Hello');
     const child = runstream(['dev', '--workflows', file], { PORT: String(await freePort()), RUNSTREAM_NAMESPACE: namespace('dev') });
     const ready = await child.waitForLog((line) => line.msg === 'Runstream dev server ready');

@@ -16,9 +16,9 @@ export interface DevServer {
 
 /**
  * `runstream dev`: one process with PostgreSQL (embedded unless DATABASE_URL is set), the API, the dashboard and
- * a worker, which reloads the workflows module when a file under its directory changes. A reload builds a new
- * Runstream with the new definitions (their version hashes change with their code, so new runs record the new
- * version), then closes the old one, whose in-flight runs are handed off to the new one. A module that fails to
+ * a worker, which reloads the workflows module when a file under its directory changes. A reload loads the new
+ * definitions (their version hashes change with their code, so new runs record the new version), closes the old
+ * Runstream (its in-flight runs are handed off) and builds a new one that resumes them. A module that fails to
  * load leaves the running version in place.
  */
 export async function startDevServer(
@@ -70,20 +70,24 @@ export async function startDevServer(
     signal?.throwIfAborted();
     logger.info({ url: http.url, workflows: versions(first) }, 'Runstream dev server ready');
 
+    // The definitions load first: a module that fails to load leaves the running version in place. Then the old
+    // version stops before the new one starts, so no job of a new run is taken by the old worker (they share the
+    // queue); requests in between are answered 503 by the closed API.
     const reload = async () => {
-      let next: Runstream<readonly AnyWorkflow[]>;
+      let workflows: AnyWorkflow[];
       try {
-        next = await createNode(nodeConfig, await workflowsFor(nodeConfig), logger);
+        workflows = await workflowsFor(nodeConfig);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         logger.error({ err: error }, `reload failed, still running the previous version: ${message}`);
         return;
       }
-      const previous = current;
+      await current?.close().catch((error: unknown) => logger.error({ err: error }, 'closing the previous version failed'));
+      current = null;
+      const next = await createNode(nodeConfig, workflows, logger);
       current = next;
       currentRoutes = routes(nodeConfig, next);
       logger.info({ workflows: versions(next) }, 'workflows reloaded');
-      await previous?.close().catch((error: unknown) => logger.error({ err: error }, 'closing the previous version failed'));
     };
 
     if (config.workflowsModule) {
@@ -91,7 +95,7 @@ export async function startDevServer(
         if (file && /(^|[\\/])(node_modules|\.git)([\\/]|$)/.test(file)) return;
         clearTimeout(timer);
         timer = setTimeout(() => {
-          reloading = reloading.then(reload);
+          reloading = reloading.then(reload).catch((error: unknown) => logger.error({ err: error }, 'reload failed: restart runstream dev'));
         }, SETTLE_MS);
       });
     }
