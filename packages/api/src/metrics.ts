@@ -1,4 +1,5 @@
 import { runStatuses } from '@runstream/domain';
+import type { HistogramSnapshot } from '@runstream/engine';
 import type { Runtime } from '@runstream/runtime';
 import type { ApiLogger } from './errors.js';
 import { withTimeout, type ApiQueue } from './health.js';
@@ -7,11 +8,21 @@ export interface MetricsSources {
   runtime: Pick<Runtime, 'store' | 'bus'>;
   queue: ApiQueue;
   openStreams(kind: 'run' | 'feed'): number;
+  /** What this node's engine observed (run and step durations, queue wait). */
+  histograms: HistogramSnapshot[];
   logger: ApiLogger;
   timeoutMs: number;
 }
 
 type Sample = { labels?: Record<string, string>; value: number };
+
+function renderLabels(labels: Record<string, string> | undefined): string {
+  return labels && Object.keys(labels).length > 0
+    ? `{${Object.entries(labels)
+        .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+        .join(',')}}`
+    : '';
+}
 
 class Exposition {
   private readonly lines: string[] = [];
@@ -19,12 +30,19 @@ class Exposition {
   metric(name: string, type: 'gauge' | 'counter', help: string, samples: Sample[]): void {
     this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const { labels, value } of samples) {
-      const rendered = labels
-        ? `{${Object.entries(labels)
-            .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
-            .join(',')}}`
-        : '';
-      this.lines.push(`${name}${rendered} ${Number.isFinite(value) ? value : 'NaN'}`);
+      this.lines.push(`${name}${renderLabels(labels)} ${Number.isFinite(value) ? value : 'NaN'}`);
+    }
+  }
+
+  /** A histogram as Prometheus reads one: cumulative `_bucket`s by `le` (ending with `+Inf`), `_sum`, `_count`. */
+  histogram({ name, help, buckets, series }: HistogramSnapshot): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`);
+    for (const { labels, cumulativeCounts, sum, count } of series) {
+      buckets.forEach((bound, i) => {
+        this.lines.push(`${name}_bucket${renderLabels({ ...labels, le: String(bound) })} ${cumulativeCounts[i]}`);
+      });
+      this.lines.push(`${name}_bucket${renderLabels({ ...labels, le: '+Inf' })} ${count}`);
+      this.lines.push(`${name}_sum${renderLabels(labels)} ${sum}`, `${name}_count${renderLabels(labels)} ${count}`);
     }
   }
 
@@ -37,7 +55,7 @@ class Exposition {
  * Prometheus text exposition (format 0.0.4). Each source is queried on its own: one that fails is reported by
  * `runstream_metrics_source_up{source=…} 0` and its metrics are left out, the rest still render.
  */
-export async function renderMetrics({ runtime, queue, openStreams, logger, timeoutMs }: MetricsSources): Promise<string> {
+export async function renderMetrics({ runtime, queue, openStreams, histograms, logger, timeoutMs }: MetricsSources): Promise<string> {
   const out = new Exposition();
   const up: Sample[] = [];
   const source = async <T>(name: string, read: () => Promise<T>, render: (value: T) => void) => {
@@ -105,6 +123,7 @@ export async function renderMetrics({ runtime, queue, openStreams, logger, timeo
   out.metric('runstream_bus_listeners', 'gauge', 'Subscriptions on the in-process run event bus.', [
     { value: runtime.bus.listenerCount() },
   ]);
+  for (const histogram of histograms) out.histogram(histogram);
   out.metric('runstream_metrics_source_up', 'gauge', 'Whether a metrics source answered this scrape.', up);
   return out.toString();
 }

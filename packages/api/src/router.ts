@@ -1,6 +1,6 @@
 import { implement, ORPCError } from '@orpc/server';
 import { contract } from '@runstream/contract';
-import { InvalidCursorError, RunNotFoundError, type ErrorInfo } from '@runstream/domain';
+import { InvalidCursorError, RunNotFoundError, type ErrorInfo, type TraceContext } from '@runstream/domain';
 import type { Engine } from '@runstream/engine';
 import { decodeFeedCursor } from '@runstream/store';
 import type { Runtime } from '@runstream/runtime';
@@ -18,13 +18,15 @@ import type { ReadGate, StreamSettings, StreamTracker } from './stream-control.j
  */
 export interface ApiContext {
   credential: Credential | undefined;
+  /** The request's valid W3C `traceparent` (and `tracestate`): a run it creates joins that trace. */
+  trace?: TraceContext | undefined;
   resHeaders?: Headers;
   successStatus?: { status?: number };
 }
 
 export interface RouterDeps {
   runtime: Runtime;
-  engine: Pick<Engine, 'startRun' | 'cancelRun' | 'retryRun' | 'steps' | 'workflowList' | 'instances'>;
+  engine: Pick<Engine, 'startRun' | 'cancelRun' | 'retryRun' | 'steps' | 'workflowList' | 'instances' | 'metrics'>;
   queue: ApiQueue;
   auth: Authenticator;
   streams: StreamTracker;
@@ -77,6 +79,7 @@ export function createRouter(deps: RouterDeps) {
           workflow: input.workflow,
           input: input.input,
           ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+          ...(context.trace ? { trace: context.trace } : {}),
         });
         // A repeat (same key, workflow and input) created nothing: 200 with the run, not the route's 201.
         if (!created && context.successStatus) context.successStatus.status = 200;

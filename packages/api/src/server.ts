@@ -6,7 +6,7 @@ import { ResponseHeadersPlugin } from '@orpc/server/plugins';
 import type { StandardHandlerOptions } from '@orpc/server/standard';
 import { ZodToJsonSchemaConverter } from '@orpc/zod/zod4';
 import { contract } from '@runstream/contract';
-import { defaults } from '@runstream/domain';
+import { defaults, parseTraceContext } from '@runstream/domain';
 import type { Runtime } from '@runstream/runtime';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createAuthenticator, requestCredential, type ApiAuthConfig, type Credential } from './auth.js';
@@ -93,6 +93,11 @@ type ApiRoute = Route<{ credential: Credential | undefined }> & {
   /** Served by oRPC's RPC handler: its clients read an error body wrapped as `{ json }`. */
   rpc?: boolean;
 };
+
+/** Node joins repeated headers with ", " except a few it keeps as arrays; either way a repeat is one string. */
+function singleHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
 
 function notFound(res: ServerResponse, method: string, path: string): void {
   send(res, 404, errorBody('NOT_FOUND', 404, `no route ${method} ${path}`));
@@ -198,7 +203,8 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   const orpcRoute =
     (handler: RPCHandler<ApiContext> | OpenAPIHandler<ApiContext>, prefix: `/${string}`): ApiRoute['handle'] =>
     async ({ req, res, url, credential }) => {
-      if (!(await handler.handle(req, res, { prefix, context: { credential } })).matched) notFound(res, req.method ?? 'GET', url.pathname);
+      const trace = parseTraceContext(singleHeader(req.headers.traceparent), singleHeader(req.headers.tracestate));
+      if (!(await handler.handle(req, res, { prefix, context: { credential, trace } })).matched) notFound(res, req.method ?? 'GET', url.pathname);
     };
 
   // Every HTTP route of the API, matched in order (the direct run stream before oRPC's `/api` routes).
@@ -211,7 +217,14 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
         // The guard turned away requests without a valid credential.
         const result = auth.authenticate(credential);
         if (!result.ok || result.principal.kind !== 'full') return send(res, 403, errorBody('FORBIDDEN', 403, 'a read token does not grant metrics'));
-        const text = await renderMetrics({ runtime, queue, openStreams: (kind) => streams.count(kind), logger, timeoutMs: checkTimeoutMs });
+        const text = await renderMetrics({
+          runtime,
+          queue,
+          openStreams: (kind) => streams.count(kind),
+          histograms: config.engine.metrics.snapshot(),
+          logger,
+          timeoutMs: checkTimeoutMs,
+        });
         send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8');
       },
     },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { runStatuses } from './run-state.js';
+import { traceContextSchema } from './trace-context.js';
 import { parseWith } from './validation.js';
 
 const json = z.json();
@@ -26,6 +27,8 @@ export const eventDataSchemas = {
     workflow: z.string().min(1),
     input: json,
     workflowVersion: z.string().optional(),
+    /** The creating request's W3C Trace Context: the run's executions continue its trace. */
+    trace: traceContextSchema.optional(),
   }),
   /** An execution attempt began (the first one, or a re-execution after a crash, retry or wake-up). */
   'run.started': z.object({ attempt, workerId: z.string().min(1) }),

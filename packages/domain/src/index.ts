@@ -9,3 +9,4 @@ export * from './backoff.js';
 export * from './defaults.js';
 export * from './exhaustive.js';
 export * from './storable.js';
+export * from './trace-context.js';

@@ -6,6 +6,7 @@ import {
   stepHistory,
   type RunEvent,
   type StepSummary,
+  type TraceContext,
 } from '@runstream/domain';
 import type { Run, RunPage } from '@runstream/store';
 import type { Runtime } from '@runstream/runtime';
@@ -16,8 +17,11 @@ import { ShutdownSignal } from './signals.js';
 import { createExecutor } from './executor.js';
 import { createInstanceRegistry, type Instance } from './instances.js';
 import type { JobQueue } from '@runstream/queue';
+import type { TracerProvider } from '@opentelemetry/api';
+import { createEngineMetrics } from './metrics.js';
 import { WorkflowRegistry, type WorkflowInfo } from './registry.js';
 import { createSweeper } from './sweeper.js';
+import { createdTraceContext, createEngineTelemetry } from './telemetry.js';
 import type { WorkflowDefinition } from './workflow.js';
 
 export interface EngineConfig {
@@ -36,6 +40,11 @@ export interface EngineConfig {
   /** On shutdown, how long in-flight steps may take to finish before they are aborted. Default `defaults.shutdownGraceMs`. */
   shutdownGraceMs?: number;
   instanceId?: string;
+  /**
+   * Where run and step spans go (OpenTelemetry). Without one the engine makes no spans; a process that registers
+   * an SDK passes `trace.getTracerProvider()` from its composition root.
+   */
+  tracerProvider?: TracerProvider;
   onError?: (error: unknown, where: string) => void;
 }
 
@@ -43,6 +52,8 @@ export interface StartRunInput {
   workflow: string;
   input: unknown;
   idempotencyKey?: string;
+  /** The creating request's W3C Trace Context: the run's spans join its trace. */
+  trace?: TraceContext;
 }
 
 export type Engine = ReturnType<typeof createEngine>;
@@ -64,7 +75,16 @@ export function createEngine(config: EngineConfig) {
   const workflows = new WorkflowRegistry(config.workflows);
   const registry = createInstanceRegistry(runtime.store, instanceId, concurrency);
   const sweep = createSweeper(runtime.store, queue, { overdueMs: Math.max(sweepIntervalMs, 1_000) });
-  const removeDispatcher = runtime.addPublisher(createDispatcher(runtime.store, queue, runtime.clock));
+  const metrics = createEngineMetrics();
+  const telemetry = createEngineTelemetry({
+    metrics,
+    clock: runtime.clock,
+    ...(config.tracerProvider ? { tracerProvider: config.tracerProvider } : {}),
+  });
+  const traceOf = async (runId: string) => createdTraceContext(await runtime.eventLog.read(runId, { fromSeq: 1, limit: 1 }));
+  const removeDispatcher = runtime.addPublisher(
+    createDispatcher(runtime.store, queue, runtime.clock, telemetry.tracing ? traceOf : undefined),
+  );
 
   let draining = false;
   const executor = createExecutor({
@@ -74,6 +94,7 @@ export function createEngine(config: EngineConfig) {
     queue,
     instanceId,
     leaseMs,
+    telemetry,
     draining: () => draining,
     onError,
   });
@@ -110,9 +131,11 @@ export function createEngine(config: EngineConfig) {
   return {
     instanceId,
     workflows,
+    /** Histograms of the runs and steps this engine executed (Prometheus exposition: the API's `/metrics`). */
+    metrics,
 
     /** Validates the input against the workflow's schema, then creates the run (idempotently, with a key). */
-    async startRun({ workflow, input, idempotencyKey }: StartRunInput) {
+    async startRun({ workflow, input, idempotencyKey, trace }: StartRunInput) {
       const definition = workflows.require(workflow);
       workflows.parseInput(workflow, input);
       return runtime.runs.create({
@@ -120,6 +143,7 @@ export function createEngine(config: EngineConfig) {
         input,
         workflowVersion: definition.version,
         ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+        ...(trace === undefined ? {} : { trace }),
       });
     },
 

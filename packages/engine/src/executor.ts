@@ -5,6 +5,7 @@ import { RunCancelledSignal, ShutdownSignal, StepFailedError, Suspension } from 
 import { createWorkflowContext, errorInfo, toJson } from './workflow-context.js';
 import type { JobQueue, RunJob } from '@runstream/queue';
 import type { WorkflowRegistry } from './registry.js';
+import { createdTraceContext, type EngineTelemetry, type ExecutionOutcome, type ExecutionTelemetry } from './telemetry.js';
 
 export interface ExecutorConfig {
   runtime: Runtime;
@@ -14,6 +15,7 @@ export interface ExecutorConfig {
   /** This engine instance: the lease owner written on the run. */
   instanceId: string;
   leaseMs: number;
+  telemetry: EngineTelemetry;
   /** Whether the engine is shutting down (steps stop starting; runs are handed off). */
   draining(): boolean;
   onError(error: unknown, where: string): void;
@@ -37,7 +39,7 @@ export interface InFlight {
  * A job that cannot take the lease does nothing — whoever holds it (or the sweeper, once it expires) carries on.
  */
 export function createExecutor(config: ExecutorConfig) {
-  const { runtime, leases, workflows, queue, instanceId, leaseMs } = config;
+  const { runtime, leases, workflows, queue, instanceId, leaseMs, telemetry } = config;
   const running = new Map<string, { controller: AbortController; done: Promise<void> }>();
 
   async function handle(job: RunJob): Promise<void> {
@@ -51,7 +53,7 @@ export function createExecutor(config: ExecutorConfig) {
     const lease = await leases.acquire(run.id, instanceId, { leaseMs, concurrency: workflow.concurrency });
     if (lease.kind === 'throttled') {
       await queue.enqueue(
-        { runId: run.id, reason: 'throttled' },
+        { runId: run.id, reason: 'throttled', ...(job.trace ? { trace: job.trace } : {}) },
         { jobId: `${run.id}-throttled-${Date.now()}`, delayMs: 250 + Math.round(Math.random() * 500) },
       );
       return;
@@ -59,12 +61,13 @@ export function createExecutor(config: ExecutorConfig) {
     if (lease.kind !== 'acquired') return;
 
     const controller = new AbortController();
-    const done = execute(run.id, lease.token, controller).finally(() => running.delete(run.id));
+    const done = execute(job, lease.token, controller).finally(() => running.delete(run.id));
     running.set(run.id, { controller, done });
     await done;
   }
 
-  async function execute(runId: string, token: number, controller: AbortController): Promise<void> {
+  async function execute(job: RunJob, token: number, controller: AbortController): Promise<void> {
+    const { runId } = job;
     const { clock, bus } = runtime;
     const fence = { token };
     /**
@@ -124,6 +127,7 @@ export function createExecutor(config: ExecutorConfig) {
       else checkCancel();
     });
 
+    let execution: ExecutionTelemetry | undefined;
     try {
       // Replay needs step outcomes and timers, not the (possibly huge) stream of chunks and outputs.
       const events: RunEvent[] = [];
@@ -137,13 +141,17 @@ export function createExecutor(config: ExecutorConfig) {
         (current) => current,
       );
       if (!run) return;
+      const attempt = run.attempts + 1;
+      // The job carries the creating request's trace to a first execution; later ones find it in the replayed log.
+      execution = telemetry.startExecution(run, attempt, job.trace ?? createdTraceContext(events));
       if (run.cancelRequested) {
         await eventLog.append(runId, [{ type: 'run.cancelled', data: { reason: 'cancel requested' } }], { fence });
+        execution.end('cancelled');
         return;
       }
       const workflow = workflows.get(run.workflow)!;
-      const attempt = run.attempts + 1;
       await eventLog.append(runId, [{ type: 'run.started', data: { attempt, workerId: instanceId } }], { fence });
+      execution.started();
       const context = createWorkflowContext({
         runId,
         token,
@@ -153,16 +161,19 @@ export function createExecutor(config: ExecutorConfig) {
         signal: controller.signal,
         draining: config.draining,
         history: foldStepHistory(events),
+        telemetry: execution,
       });
       try {
-        const output = await workflow.run(context, workflow.input.parse(run.input));
+        const output = await execution.within(() => workflow.run(context, workflow.input.parse(run.input)));
         await eventLog.append(runId, [{ type: 'run.succeeded', data: { output: toJson(output) } }], {
           fence,
         });
+        execution.end('succeeded');
       } catch (error) {
-        await settle(runId, token, error, controller.signal);
+        execution.end(await settle(job, token, error, controller.signal), error);
       }
     } catch (error) {
+      execution?.end(error instanceof LeaseLostError ? 'lease_lost' : 'error', error);
       if (!(error instanceof LeaseLostError)) config.onError(error, 'executor');
     } finally {
       clearInterval(heartbeat);
@@ -171,22 +182,26 @@ export function createExecutor(config: ExecutorConfig) {
   }
 
   /** Records how an execution that threw ended: suspended, handed off, cancelled, zombie, or failed. */
-  async function settle(runId: string, token: number, error: unknown, signal: AbortSignal): Promise<void> {
+  async function settle(job: RunJob, token: number, error: unknown, signal: AbortSignal): Promise<ExecutionOutcome> {
+    const { runId } = job;
     const fence = { token };
     const reason = signal.aborted ? signal.reason : error;
-    if (reason instanceof LeaseLostError) return;
+    if (reason instanceof LeaseLostError) return 'lease_lost';
     if (reason instanceof ShutdownSignal || (error instanceof Suspension && error.reason === 'handoff')) {
       await leases.release(runId, token);
-      await queue.enqueue({ runId, reason: 'handoff' }, { jobId: `${runId}-handoff-${token}` });
-      return;
+      await queue.enqueue(
+        { runId, reason: 'handoff', ...(job.trace ? { trace: job.trace } : {}) },
+        { jobId: `${runId}-handoff-${token}` },
+      );
+      return 'handed_off';
     }
     if (error instanceof Suspension) {
       if (!error.released) await leases.release(runId, token);
-      return;
+      return 'suspended';
     }
     if (reason instanceof RunCancelledSignal) {
       await runtime.eventLog.append(runId, [{ type: 'run.cancelled', data: { reason: 'cancel requested' } }], { fence });
-      return;
+      return 'cancelled';
     }
     const failure = reason instanceof StepFailedError ? reason : null;
     await runtime.eventLog.append(
@@ -194,6 +209,7 @@ export function createExecutor(config: ExecutorConfig) {
       [{ type: 'run.failed', data: { error: errorInfo(reason), ...(failure ? { step: failure.step } : {}) } }],
       { fence },
     );
+    return 'failed';
   }
 
   const inFlight: InFlight = {

@@ -11,3 +11,5 @@ export {
 } from './workflow.js';
 export { WorkflowRegistry, type WorkflowInfo } from './registry.js';
 export type { Instance } from './instances.js';
+export { Histogram, type EngineMetrics, type HistogramSeries, type HistogramSnapshot } from './metrics.js';
+export type { ExecutionOutcome, StepOutcome } from './telemetry.js';

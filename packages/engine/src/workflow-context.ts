@@ -11,6 +11,7 @@ import {
 } from '@runstream/domain';
 import type { EventLog } from '@runstream/store';
 import { StepFailedError, Suspension } from './signals.js';
+import type { ExecutionTelemetry } from './telemetry.js';
 import {
   NonRetryableError,
   StepTimeoutError,
@@ -51,6 +52,8 @@ export interface ExecutionDeps {
   /** True once the engine is shutting down: no new step starts, the run is handed off instead. */
   draining(): boolean;
   history: StepHistory;
+  /** The execution's span and metrics: each step attempt gets a span and a duration. */
+  telemetry: ExecutionTelemetry;
 }
 
 /**
@@ -127,8 +130,9 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
       const retries = options.retries ?? workflow.retries ?? 0;
       await append([{ type: 'step.started', data: { step: name, attempt } }]);
       const startedAt = performance.now();
+      const attemptTelemetry = deps.telemetry.stepAttempt(name, attempt);
       try {
-        const output = await runAttempt(name, attempt, fn, options.timeoutMs);
+        const output = await attemptTelemetry.within(() => runAttempt(name, attempt, fn, options.timeoutMs));
         const recorded = toJson(output);
         await append([
           {
@@ -136,6 +140,7 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
             data: { step: name, attempt, durationMs: Math.round(performance.now() - startedAt), output: recorded },
           },
         ]);
+        attemptTelemetry.end('completed');
         return recorded as T;
       } catch (error) {
         if (error instanceof LeaseLostError || signal.aborted) throw signal.aborted ? signal.reason : error;
@@ -144,6 +149,7 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
         const retryable = !(error instanceof NonRetryableError) && usedInBudget <= retries;
         if (!retryable) {
           await append([{ type: 'step.failed', data: { step: name, attempt, durationMs, error: info } }]);
+          attemptTelemetry.end('failed', error);
           throw new StepFailedError(name, info);
         }
         const backoff = {
@@ -152,7 +158,11 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
         };
         const retryAt = new Date(clock.now().getTime() + backoffDelay(attempt, backoff)).toISOString();
         await append([{ type: 'step.failed', data: { step: name, attempt, durationMs, error: info, retryAt } }], true);
+        attemptTelemetry.end('retrying', error);
         throw new Suspension('retry', true);
+      } finally {
+        // Any other way out (lease lost, cancel, shutdown, or its outcome not recorded) cut the attempt off.
+        attemptTelemetry.end('aborted');
       }
     },
 

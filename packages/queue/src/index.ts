@@ -1,2 +1,2 @@
-export type { EnqueueOptions, JobHandler, JobQueue, RunJob, WakeReason } from './job-queue.js';
+export type { EnqueueOptions, JobHandler, JobQueue, JobTraceContext, RunJob, WakeReason } from './job-queue.js';
 export { createBullQueue, queueSchema, type BullQueueConfig, type QueueBackendConfig } from './bull-queue.js';

@@ -1,9 +1,17 @@
-/** Why a run is being (re-)executed. Jobs carry ids and this reason only; the log holds everything else. */
+/** Why a run is being (re-)executed. Jobs carry ids, this reason and a trace context; the log holds everything else. */
 export type WakeReason = 'start' | 'wake' | 'recover' | 'handoff' | 'throttled';
+
+/** A W3C Trace Context (`traceparent`, `tracestate`), as the domain records it with a run. */
+export interface JobTraceContext {
+  traceparent: string;
+  tracestate?: string;
+}
 
 export interface RunJob {
   runId: string;
   reason: WakeReason;
+  /** The trace of the request that created the run, so the worker continues it (set only while tracing is on). */
+  trace?: JobTraceContext;
 }
 
 export interface EnqueueOptions {

@@ -8,7 +8,7 @@ import { RPCLink } from '@orpc/client/fetch';
 import type { ContractRouterClient } from '@orpc/contract';
 import type { contract } from '@runstream/contract';
 import { demoWorkflows } from '@runstream/demo-workflows';
-import { createTestEngine, type TestEngine } from '@runstream/engine/testing';
+import { createTestEngine, type TestEngine, type TestEngineOptions } from '@runstream/engine/testing';
 import type { TestBackend } from '@runstream/testkit';
 import { EventSource } from 'eventsource';
 import type { IncomingHttpHeaders, Server } from 'node:http';
@@ -54,6 +54,8 @@ export interface TestApiOptions {
   /** Start the engine's worker (default true); false leaves runs queued unless the test writes to them. */
   worker?: boolean;
   api?: TestApiConfig;
+  /** Engine settings beside the demo workflows (a tracer provider, timings). */
+  engine?: Omit<TestEngineOptions, 'backend' | 'worker' | 'workflows'>;
 }
 
 export function clientFor(base: string, token?: string): ApiClient {
@@ -63,8 +65,8 @@ export function clientFor(base: string, token?: string): ApiClient {
 }
 
 /** A test engine running the demo workflows, served by the API on 127.0.0.1 at an ephemeral port. */
-export async function startTestApi({ backend, worker = true, api }: TestApiOptions): Promise<TestApi> {
-  const engine = await createTestEngine({ backend, workflows: demoWorkflows, worker });
+export async function startTestApi({ backend, worker = true, api, engine: settings }: TestApiOptions): Promise<TestApi> {
+  const engine = await createTestEngine({ ...settings, backend, workflows: demoWorkflows, worker });
   const served = await serveTestApi(engine, api ? { api } : {});
   return {
     ...engine,

@@ -1,4 +1,13 @@
-import { applyEvent, IdempotencyKeyReusedError, parseWith, storableJson, storableText, type NewEvent } from '@runstream/domain';
+import {
+  applyEvent,
+  IdempotencyKeyReusedError,
+  parseWith,
+  storableJson,
+  storableText,
+  traceContextSchema,
+  type NewEvent,
+  type TraceContext,
+} from '@runstream/domain';
 import { pgErrorCode, pgErrorConstraint, uuidv7 } from '@runstream/db';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
@@ -12,6 +21,8 @@ export interface CreateRunInput {
   input: unknown;
   idempotencyKey?: string;
   workflowVersion?: string;
+  /** The creating request's trace, recorded in `run.created` (a repeat with the same key keeps the first's). */
+  trace?: TraceContext;
 }
 
 const createRunSchema = z.object({
@@ -21,6 +32,7 @@ const createRunSchema = z.object({
   // PostgreSQL would store a lone surrogate as U+FFFD, so different keys would meet as one: storableText refuses them.
   idempotencyKey: storableText().min(1).max(300).optional(),
   workflowVersion: storableText().max(200).optional(),
+  trace: traceContextSchema.optional(),
 });
 
 /** JSON with object keys sorted at every level: equal for values jsonb stores as equal, whatever their key order. */
@@ -41,10 +53,10 @@ function canonicalJson(value: unknown): string {
  */
 export async function createRun(context: StoreContext, input: CreateRunInput): Promise<{ run: Run; created: boolean }> {
   const { db, clock, onAppended } = context;
-  const { workflow, idempotencyKey, workflowVersion, input: runInput } = parseWith(createRunSchema, input);
+  const { workflow, idempotencyKey, workflowVersion, trace, input: runInput } = parseWith(createRunSchema, input);
   const event: NewEvent = {
     type: 'run.created',
-    data: { workflow, input: runInput, ...(workflowVersion ? { workflowVersion } : {}) },
+    data: { workflow, input: runInput, ...(workflowVersion ? { workflowVersion } : {}), ...(trace ? { trace } : {}) },
   };
   const at = clock.now();
   const state = applyEvent(null, event, at);
