@@ -34,6 +34,7 @@ describe('parseConfig', () => {
       embeddedPgPort: 54329,
       logLevel: 'info',
       demoWorkflows: false,
+      traces: false,
     });
   });
 
@@ -61,6 +62,7 @@ describe('parseConfig', () => {
         LOG_LEVEL: 'debug',
         RUNSTREAM_WORKFLOWS: 'src/workflows.ts',
         RUNSTREAM_DEMO: '1',
+        OTEL_TRACES_EXPORTER: 'otlp',
       },
       '/srv',
     );
@@ -86,6 +88,7 @@ describe('parseConfig', () => {
       logLevel: 'debug',
       workflowsModule: '/srv/src/workflows.ts',
       demoWorkflows: true,
+      traces: true,
     });
   });
 
@@ -117,6 +120,22 @@ describe('parseConfig', () => {
     expect(problems({ RUNSTREAM_REQUEST_TIMEOUT_MS: '50' })).toEqual(['RUNSTREAM_REQUEST_TIMEOUT_MS must be an integer between 100 and 3600000, got "50"']);
     expect(problems({ RUNSTREAM_MAX_CONNECTIONS: '0' })).toEqual(['RUNSTREAM_MAX_CONNECTIONS must be an integer between 1 and 1000000, got "0"']);
     expect(problems({ RUNSTREAM_READ_TOKEN_SECRET: 'tiny' })[0]).toMatch(/^RUNSTREAM_READ_TOKEN_SECRET must be at least 32 characters, got 4/);
+  });
+
+  it('registers the OpenTelemetry SDK only when OTEL_* ask for traces', () => {
+    const traces = (env: Record<string, string>) => parseConfig(env, '/srv').traces;
+    expect(traces({})).toBe(false);
+    expect(traces({ OTEL_TRACES_EXPORTER: 'otlp' })).toBe(true);
+    expect(traces({ OTEL_TRACES_EXPORTER: 'Console, zipkin' })).toBe(true);
+    expect(traces({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })).toBe(true);
+    expect(traces({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://collector/v1/traces' })).toBe(true);
+    expect(traces({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })).toBe(false);
+    expect(traces({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'TRUE' })).toBe(false);
+    expect(traces({ OTEL_SERVICE_NAME: 'orders' })).toBe(false);
+    expect(problems({ OTEL_TRACES_EXPORTER: 'otlp,jaeger' })).toEqual([
+      'OTEL_TRACES_EXPORTER must list otlp, zipkin, console, none, got "otlp,jaeger"',
+    ]);
+    expect(problems({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })[0]).toMatch(/^OTEL_EXPORTER_OTLP_ENDPOINT must start with http:\/\/ or https:\/\//);
   });
 
   it('reports every bad variable at once', () => {

@@ -48,6 +48,11 @@ export interface ServerConfig {
   workflowsModule?: string;
   /** RUNSTREAM_DEMO: load the demo workflows beside the module's. */
   demoWorkflows: boolean;
+  /**
+   * Register the OpenTelemetry Node SDK (traces only), which reads its own `OTEL_*` variables: on when
+   * `OTEL_TRACES_EXPORTER` names an exporter or an OTLP endpoint is set, and `OTEL_SDK_DISABLED` is not true.
+   */
+  traces: boolean;
 }
 
 /** The repository root: apps/server/src → ../../.. */
@@ -205,7 +210,29 @@ const envSchema = z.object({
   LOG_LEVEL: oneOf('LOG_LEVEL', logLevels, 'info'),
   RUNSTREAM_WORKFLOWS: optional(z.string()),
   RUNSTREAM_DEMO: oneOf('RUNSTREAM_DEMO', ['true', 'false', '1', '0'], 'false'),
+  OTEL_SDK_DISABLED: optional(z.string()).transform((value) => value?.trim().toLowerCase() === 'true'),
+  OTEL_TRACES_EXPORTER: optional(z.string()).transform((value, ctx) => {
+    const exporters = (value ?? '').split(',').map((name) => name.trim().toLowerCase()).filter(Boolean);
+    const unknown = exporters.filter((name) => !traceExporters.includes(name));
+    if (unknown.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `OTEL_TRACES_EXPORTER must list ${traceExporters.join(', ')}, ${got(value)}` });
+      return z.NEVER;
+    }
+    return exporters;
+  }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url('OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', ['http:', 'https:']),
 });
+
+/** The span exporters the OpenTelemetry Node SDK builds from `OTEL_TRACES_EXPORTER`. */
+const traceExporters = ['otlp', 'zipkin', 'console', 'none'];
+
+/** Whether the OTEL_* variables ask for traces (the SDK itself reads them again for the details). */
+function tracesWanted(e: { OTEL_SDK_DISABLED: boolean; OTEL_TRACES_EXPORTER: string[]; OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string | undefined }): boolean {
+  if (e.OTEL_SDK_DISABLED) return false;
+  if (e.OTEL_TRACES_EXPORTER.length > 0) return e.OTEL_TRACES_EXPORTER.some((name) => name !== 'none');
+  return Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+}
 
 /**
  * Validates the environment into a `ServerConfig`, or throws a `ConfigError` listing every problem, each naming
@@ -237,6 +264,7 @@ export function parseConfig(env: Record<string, string | undefined>, cwd: string
     logLevel: e.LOG_LEVEL,
     ...(e.RUNSTREAM_WORKFLOWS ? { workflowsModule: resolve(cwd, e.RUNSTREAM_WORKFLOWS.trim()) } : {}),
     demoWorkflows: e.RUNSTREAM_DEMO === 'true' || e.RUNSTREAM_DEMO === '1',
+    traces: tracesWanted(e),
   };
   const problem = bindingProblem(config);
   if (problem) throw new ConfigError([problem]);

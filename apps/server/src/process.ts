@@ -28,6 +28,10 @@ export async function runServerProcess(options: ServerProcessOptions = {}): Prom
     const environment = readEnvironment();
     envFile = environment.envFile;
     config = parseConfig({ ...environment.env, ...options.overrides });
+    // The OpenTelemetry SDK reads process.env: OTEL_* variables from .env reach it this way (the environment wins).
+    for (const [name, value] of Object.entries(environment.env)) {
+      if (name.startsWith('OTEL_') && process.env[name] === undefined && value !== undefined) process.env[name] = value;
+    }
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`runstream: ${error.message}\n`);

@@ -4,6 +4,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { bindingProblem, ConfigError, type ServerConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { startTracing } from './tracing.js';
+import type { TracerProvider } from '@opentelemetry/api';
 
 export { parseConfig, readEnvironment, ConfigError, type ServerConfig, type Role } from './config.js';
 
@@ -52,16 +54,33 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const problem = bindingProblem(config);
   if (problem) throw new ConfigError([problem]);
 
-  const rs = await createNode(config, options.workflows ?? demoWorkflows, logger, options);
+  // Started first and shut down last, so the engine's final spans are exported after it closes.
+  const tracing = config.traces ? await startTracing() : null;
+  if (tracing) logger.info('OpenTelemetry tracing on (OTEL_* variables)');
+  const stopTracing = async () => {
+    await tracing?.shutdown();
+  };
+
+  let rs: Runstream<readonly AnyWorkflow[]>;
+  try {
+    rs = await createNode(config, options.workflows ?? demoWorkflows, logger, {
+      ...options,
+      ...(tracing ? { tracerProvider: tracing.tracerProvider } : {}),
+    });
+  } catch (error) {
+    await stopTracing().catch(() => {});
+    throw error;
+  }
   let http: RunningHttp;
   try {
     http = await startHttp(config, routes(config, rs), logger);
   } catch (error) {
     await rs.close().catch(() => {});
+    await stopTracing().catch(() => {});
     throw error;
   }
   if (options.signal?.aborted) {
-    await http.close().finally(() => rs.close());
+    await http.close().finally(() => rs.close()).finally(stopTracing);
     throw options.signal.reason;
   }
 
@@ -85,7 +104,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     databaseUrl: rs.databaseUrl,
     instanceId: rs.instanceId,
     // The HTTP server first (stop accepting, end streams), then Runstream (engine handoff, runtime, PostgreSQL).
-    close: () => (closing ??= http.close().finally(() => rs.close())),
+    close: () => (closing ??= http.close().finally(() => rs.close()).finally(stopTracing)),
   };
 }
 
@@ -94,7 +113,7 @@ export function createNode(
   config: ServerConfig,
   workflows: readonly AnyWorkflow[],
   logger: Logger,
-  options: Pick<StartServerOptions, 'engine' | 'signal' | 'dashboardDir'> = {},
+  options: Pick<StartServerOptions, 'engine' | 'signal' | 'dashboardDir'> & { tracerProvider?: TracerProvider } = {},
 ): Promise<Runstream<readonly AnyWorkflow[]>> {
   return createRunstream({
     workflows,
@@ -111,7 +130,15 @@ export function createNode(
     startupTimeoutMs: config.startupTimeoutMs,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.dashboardDir ? { dashboardDir: options.dashboardDir } : {}),
-    api: { tokens: config.apiTokens, ...readTokenSettings(config, logger) },
+    api: {
+      tokens: config.apiTokens,
+      ...readTokenSettings(config, logger),
+      allowedOrigins: config.allowedOrigins,
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      maxConnections: config.maxConnections,
+    },
+    ...(options.tracerProvider ? { tracerProvider: options.tracerProvider } : {}),
     logger,
   });
 }

@@ -2,7 +2,7 @@ import { createApiServer, createHealthHandler, type ApiServer } from '@runstream
 import type { WorkflowInput, WorkflowOutput } from '@runstream/client';
 import { migrateDatabase } from '@runstream/db';
 import { RunCancelledError, RunFailedError, RunNotFoundError, type RunEvent } from '@runstream/domain';
-import { createEngine, type Engine, type WorkflowDefinition, type WorkflowInfo } from '@runstream/engine';
+import { createEngine, type Engine, type EngineConfig, type WorkflowDefinition, type WorkflowInfo } from '@runstream/engine';
 import { createBullQueue, type JobQueue } from '@runstream/queue';
 import type { ListRunsFilter, Run, RunPage } from '@runstream/store';
 import { createRuntime, type Runtime } from '@runstream/runtime';
@@ -68,6 +68,8 @@ export interface RunstreamOptions<W extends readonly AnyWorkflow[]> {
   engine?: { leaseMs?: number; sweepIntervalMs?: number; instanceStaleMs?: number; shutdownGraceMs?: number };
   /** Default: warnings and errors on stderr. Pass your pino logger to get everything. */
   logger?: RunstreamLogger;
+  /** OpenTelemetry spans per run execution and step attempt go to this provider. Default: none (no spans). */
+  tracerProvider?: EngineConfig['tracerProvider'];
   /** The built dashboard `handler()` serves at the root. Default: the one shipped with this package. */
   dashboardDir?: string;
   /** How long startup waits for the job queue's backend (Redis, or the queue's PostgreSQL schema). Default 10 s. */
@@ -245,6 +247,7 @@ export async function createRunstream<const W extends readonly AnyWorkflow[]>(op
       queue,
       workflows: options.workflows,
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.tracerProvider ? { tracerProvider: options.tracerProvider } : {}),
       ...options.engine,
       onError: (error, where) => logger.error({ err: error, where }, `engine failure in ${where}`),
     });

@@ -18,7 +18,7 @@ const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).h
 const FAILURE_DEADLINE_MS = 55_000;
 
 /** Variables of the test runner's environment that would configure the child behind the test's back. */
-const configuring = /^(DATABASE_URL|DATABASE_POOL_SIZE|REDIS_URL|PORT|HOST|LOG_LEVEL|WORKER_CONCURRENCY|EMBEDDED_PG_PORT|RUNSTREAM_.*)$/;
+const configuring = /^(DATABASE_URL|DATABASE_POOL_SIZE|REDIS_URL|PORT|HOST|LOG_LEVEL|WORKER_CONCURRENCY|EMBEDDED_PG_PORT|RUNSTREAM_.*|OTEL_.*)$/;
 
 export interface LogLine {
   level: string;
