@@ -154,7 +154,7 @@ export interface HttpRoutes {
 /** The API and, at the root, the dashboard's pages and assets; a worker serves only its health. */
 export function routes(config: ServerConfig, rs: Runstream<readonly AnyWorkflow[]>): HttpRoutes {
   if (config.role === 'worker') {
-    return { handle: workerHealth(rs), endStreams: async () => {}, createHttpServer: (listener) => createServer(listener) };
+    return { handle: workerEndpoints(rs), endStreams: async () => {}, createHttpServer: (listener) => createServer(listener) };
   }
   return { handle: rs.handler(), endStreams: () => rs.stopApi(), createHttpServer: (listener) => rs.createHttpServer(listener) };
 }
@@ -213,15 +213,21 @@ function listen(server: Server, config: ServerConfig): Promise<void> {
   });
 }
 
-/** A worker serves no API: only liveness, and readiness (PostgreSQL and the queue answer), as the API serves them. */
-function workerHealth(rs: Runstream<readonly AnyWorkflow[]>): NodeHandler {
+/**
+ * A worker serves no API: only liveness, readiness (PostgreSQL and the queue answer) and the metrics of what its
+ * engine ran, as the API serves them (`/metrics` wants an API token when tokens are configured).
+ */
+function workerEndpoints(rs: Runstream<readonly AnyWorkflow[]>): NodeHandler {
   const health = rs.healthHandler();
+  const metrics = rs.metricsHandler();
   const json = (res: ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   };
   return (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { message: 'method not allowed' });
-    if (!health(req, res)) json(res, 404, { message: 'a worker node serves only /health/live and /health/ready' });
+    if (!health(req, res) && !metrics(req, res)) {
+      json(res, 404, { message: 'a worker node serves only /health/live, /health/ready and /metrics' });
+    }
   };
 }
 

@@ -1,6 +1,6 @@
 import { createTestDatabase, type TestDatabase } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, exitOf, freePort, readSse, startServerProcess, type ServerProcess } from './testing/server-process.js';
+import { api, exitOf, freePort, poll, readSse, startServerProcess, type ServerProcess } from './testing/server-process.js';
 
 const token = 'test-token-0123456789abcdef';
 
@@ -34,10 +34,11 @@ describe('an api node and a worker node on one PostgreSQL', () => {
   it('executes on the worker a run created through the api node, and streams its events through the api node', async () => {
     const [apiNode, workerNode] = await Promise.all([start('api'), start('worker')]);
 
-    // The worker serves no API, only health.
+    // The worker serves no API, only health and metrics.
     expect((await fetch(`${workerNode.url}/health/live`)).status).toBe(200);
     expect((await fetch(`${workerNode.url}/health/ready`)).status).toBe(200);
     expect((await fetch(`${workerNode.url}/api/runs`)).status).toBe(404);
+    expect((await fetch(`${workerNode.url}/metrics`)).status).toBe(401);
 
     // With tokens configured, the API wants one.
     expect((await api(`${apiNode.url}/api/runs`, { body: { workflow: 'demo.countdown', input: { count: 1 } } })).status).toBe(401);
@@ -72,6 +73,14 @@ describe('an api node and a worker node on one PostgreSQL', () => {
 
     const instances = await api<{ id: string; status: string }[]>(`${apiNode.url}/api/instances`, { token });
     expect(instances.body).toEqual([expect.objectContaining({ id: workerNode.instanceId, status: 'alive' })]);
+
+    // The run's histograms are where it ran: on the worker's /metrics, not the api node's.
+    const runCount = 'runstream_run_duration_seconds_count{workflow="demo.countdown",status="succeeded"} 1';
+    const metricsOf = async (url: string) =>
+      (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+    await poll(async () => ((await metricsOf(workerNode.url)).includes(runCount) ? true : undefined), 'the worker to count the run');
+    expect(await metricsOf(workerNode.url)).toContain('runstream_step_duration_seconds_count{workflow="demo.countdown",outcome="completed"} 3');
+    expect(await metricsOf(apiNode.url)).not.toContain('runstream_run_duration_seconds_count{');
 
     workerNode.server.signal('SIGTERM');
     apiNode.server.signal('SIGTERM');

@@ -14,4 +14,5 @@ export { isLoopbackHost, parseOrigin } from './request-guard.js';
 export { createRouter, type ApiContext, type ApiRouter } from './router.js';
 export { toApiError, type ApiLogger } from './errors.js';
 export { createHealthHandler, type ApiQueue, type HealthCheckConfig, type HealthReport } from './health.js';
+export { createMetricsHandler, type MetricsHandlerConfig } from './metrics.js';
 export type { StreamSettings } from './stream-control.js';

@@ -1,8 +1,12 @@
 import { runStatuses } from '@runstream/domain';
-import type { HistogramSnapshot } from '@runstream/engine';
+import type { Engine, HistogramSnapshot } from '@runstream/engine';
 import type { Runtime } from '@runstream/runtime';
-import type { ApiLogger } from './errors.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { createAuthenticator, requestCredential, unauthorizedMessages, type ApiAuthConfig, type Authenticator, type Credential } from './auth.js';
+import { errorBody, type ApiLogger } from './errors.js';
 import { withTimeout, type ApiQueue } from './health.js';
+import { send, type Route } from './http-routing.js';
 
 export interface MetricsSources {
   runtime: Pick<Runtime, 'store' | 'bus'>;
@@ -126,4 +130,54 @@ export async function renderMetrics({ runtime, queue, openStreams, histograms, l
   for (const histogram of histograms) out.histogram(histogram);
   out.metric('runstream_metrics_source_up', 'gauge', 'Whether a metrics source answered this scrape.', up);
   return out.toString();
+}
+
+/** `GET /metrics`: open when auth is off, else for a full token in the header (a read token gets 403). */
+export function metricsRoute(auth: Authenticator, sources: () => MetricsSources): Route<{ credential: Credential | undefined }> {
+  return {
+    methods: ['GET'],
+    path: '/metrics',
+    handle: async ({ res, credential }) => {
+      const result = auth.authenticate(credential);
+      if (!result.ok) return send(res, 401, errorBody('UNAUTHORIZED', 401, unauthorizedMessages[result.reason]));
+      if (result.principal.kind !== 'full') return send(res, 403, errorBody('FORBIDDEN', 403, 'a read token does not grant metrics'));
+      send(res, 200, await renderMetrics(sources()), 'text/plain; version=0.0.4; charset=utf-8');
+    },
+  };
+}
+
+export interface MetricsHandlerConfig {
+  runtime: MetricsSources['runtime'];
+  queue: ApiQueue;
+  engine: Pick<Engine, 'metrics'>;
+  /** The API tokens (`readTokenSecret` may be omitted: a node without the API mints no read tokens). */
+  auth: Omit<ApiAuthConfig, 'readTokenSecret'> & { readTokenSecret?: string };
+  logger?: ApiLogger;
+  timeoutMs?: number;
+}
+
+/**
+ * `/metrics` alone, for a process that serves no API (a worker node, whose engine's histograms are only there):
+ * answers it and returns true, or returns false and leaves any other request to the caller.
+ */
+export function createMetricsHandler(config: MetricsHandlerConfig): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const logger = config.logger ?? console;
+  const auth = createAuthenticator({ ...config.auth, readTokenSecret: config.auth.readTokenSecret ?? randomBytes(32).toString('hex') });
+  const route = metricsRoute(auth, () => ({
+    runtime: config.runtime,
+    queue: config.queue,
+    openStreams: () => 0,
+    histograms: config.engine.metrics.snapshot(),
+    logger,
+    timeoutMs: config.timeoutMs ?? 2_000,
+  }));
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://runstream.invalid');
+    if (req.method !== 'GET' || url.pathname !== route.path) return false;
+    Promise.resolve(route.handle({ req, res, url, params: {}, credential: requestCredential(req.headers, url) })).catch((error: unknown) => {
+      logger.error('[runstream:api] metrics endpoint failed', error);
+      res.destroy();
+    });
+    return true;
+  };
 }

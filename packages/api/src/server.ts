@@ -13,7 +13,7 @@ import { createAuthenticator, requestCredential, type ApiAuthConfig, type Creden
 import { errorBody, RETRY_AFTER_SECONDS, retryAfterHeader, toApiErrorOrFault, type ApiLogger } from './errors.js';
 import { healthRoutes, type ApiQueue } from './health.js';
 import { createRouteTable, send, type Route } from './http-routing.js';
-import { renderMetrics } from './metrics.js';
+import { metricsRoute } from './metrics.js';
 import { createRequestGuard } from './request-guard.js';
 import { createRouter, type ApiContext, type RouterDeps } from './router.js';
 import { serveRunStream } from './run-stream-route.js';
@@ -210,24 +210,15 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   // Every HTTP route of the API, matched in order (the direct run stream before oRPC's `/api` routes).
   const routes = createRouteTable<ApiRoute>([
     ...healthRoutes({ runtime, queue, timeoutMs: checkTimeoutMs, logger, closing: () => closed }),
-    {
-      methods: ['GET'],
-      path: '/metrics',
-      handle: async ({ res, credential }) => {
-        // The guard turned away requests without a valid credential.
-        const result = auth.authenticate(credential);
-        if (!result.ok || result.principal.kind !== 'full') return send(res, 403, errorBody('FORBIDDEN', 403, 'a read token does not grant metrics'));
-        const text = await renderMetrics({
-          runtime,
-          queue,
-          openStreams: (kind) => streams.count(kind),
-          histograms: config.engine.metrics.snapshot(),
-          logger,
-          timeoutMs: checkTimeoutMs,
-        });
-        send(res, 200, text, 'text/plain; version=0.0.4; charset=utf-8');
-      },
-    },
+    // The guard turned away requests without a valid credential; a read token gets 403 here.
+    metricsRoute(auth, () => ({
+      runtime,
+      queue,
+      openStreams: (kind) => streams.count(kind),
+      histograms: config.engine.metrics.snapshot(),
+      logger,
+      timeoutMs: checkTimeoutMs,
+    })),
     { methods: ['GET'], path: '/api/openapi.json', access: 'public', handle: async ({ res }) => send(res, 200, await openapiDocument()) },
     // `:id` is not decoded: a run id is a UUID, and anything else fails its validation as it stands.
     {

@@ -1,4 +1,4 @@
-import { createApiServer, createHealthHandler, type ApiServer } from '@runstream/api';
+import { createApiServer, createHealthHandler, createMetricsHandler, type ApiServer } from '@runstream/api';
 import type { WorkflowInput, WorkflowOutput } from '@runstream/client';
 import { migrateDatabase } from '@runstream/db';
 import { RunCancelledError, RunFailedError, RunNotFoundError, type RunEvent } from '@runstream/domain';
@@ -123,6 +123,8 @@ export interface Runstream<W extends readonly AnyWorkflow[]> {
   health(): Promise<HealthReport>;
   /** Only `/health/live` and `/health/ready`, as the API serves them: true when it answered the request. */
   healthHandler(): (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Only `/metrics` (this process's engine histograms among them), behind the API tokens when they are set. */
+  metricsHandler(): (req: IncomingMessage, res: ServerResponse) => boolean;
   /** The HTTP API (and the dashboard at the root) as a `(req, res)` handler for node:http, Express, Fastify. */
   handler(options?: MountOptions): NodeHandler;
   /**
@@ -363,6 +365,19 @@ export async function createRunstream<const W extends readonly AnyWorkflow[]>(op
             warn: (message, ...details) => logger.warn({ details }, message),
           },
         }),
+      metricsHandler: () => {
+        const settings = options.api ?? {};
+        return createMetricsHandler({
+          runtime,
+          queue,
+          engine,
+          auth: { tokens: settings.tokens ?? [], ...(settings.readTokenSecret ? { readTokenSecret: settings.readTokenSecret } : {}) },
+          logger: {
+            error: (message, ...details) => logger.error({ details }, message),
+            warn: (message, ...details) => logger.warn({ details }, message),
+          },
+        });
+      },
       handler: (mount) => createNodeHandler(apiServer(), mount, options.dashboardDir),
       createHttpServer: (listener) => apiServer().createHttpServer(listener ?? createNodeHandler(apiServer(), undefined, options.dashboardDir)),
       fetchHandler: (mount) => createFetchHandler(createNodeHandler(apiServer(), mount, options.dashboardDir), (server) => {
