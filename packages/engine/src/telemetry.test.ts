@@ -1,7 +1,7 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ManualClock } from '@runstream/domain';
-import type { Run } from '@runstream/runs';
+import type { Run } from '@runstream/store';
 import { describe, expect, it } from 'vitest';
 import { createEngineMetrics } from './metrics.js';
 import { createEngineTelemetry } from './telemetry.js';
