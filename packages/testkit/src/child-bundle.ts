@@ -65,6 +65,9 @@ export async function bundleForChild(entry: string): Promise<string> {
       format: 'esm',
       target: 'node20',
       logLevel: 'warning',
+      // Resolve installed packages as node will load them: esbuild's default `module` condition picks builds
+      // node cannot run as they stand (@opentelemetry/api's extensionless ESM).
+      conditions: [],
       plugins: [workspaceOnly],
     });
     renameSync(building, file);
