@@ -46,6 +46,10 @@ export const runs = pgTable(
     /** Fencing token: incremented by every lease acquisition; appends made under an older token are refused. */
     leaseToken: integer('lease_token').notNull().default(0),
     leaseExpiresAt: timestamptz('lease_expires_at'),
+    /** The workflow's concurrency key taken from the input when the run was created; null when it has none. */
+    concurrencyKey: text('concurrency_key'),
+    /** Why a queued (or woken) run is not executing yet, e.g. a concurrency limit; null when nothing holds it. */
+    waitingReason: text('waiting_reason'),
   },
   (t) => [
     uniqueIndex('runs_idempotency_key_key').on(t.idempotencyKey),
@@ -55,6 +59,9 @@ export const runs = pgTable(
     index('runs_lease_expiry_idx')
       .on(t.leaseExpiresAt)
       .where(sql`${t.status} = 'running' and ${t.leaseOwner} is not null`),
+    index('runs_concurrency_key_idx')
+      .on(t.workflow, t.concurrencyKey)
+      .where(sql`${t.concurrencyKey} is not null and ${t.leaseOwner} is not null`),
     index('runs_wake_idx')
       .on(t.wakeAt)
       .where(sql`${t.status} = 'running' and ${t.leaseOwner} is null`),
@@ -130,7 +137,32 @@ export const instances = pgTable(
   (t) => [index('instances_alive_heartbeat_idx').on(t.heartbeatAt).where(sql`${t.status} = 'alive'`)],
 );
 
+/** Cron schedules: each due tick starts one run (idempotency key `schedule:<id>:<tick ISO>`). */
+export const schedules = pgTable(
+  'schedules',
+  {
+    /** The schedule's name, chosen by whoever created it. */
+    id: text('id').primaryKey(),
+    cron: text('cron').notNull(),
+    timezone: text('timezone').notNull(),
+    workflow: text('workflow').notNull(),
+    input: jsonb('input').notNull(),
+    enabled: boolean('enabled').notNull().default(true),
+    /** Missed ticks started after downtime, besides the latest due one; 0 skips them. */
+    catchUp: integer('catch_up').notNull().default(0),
+    /** `api` or `code` (declared next to the workflows, upserted when a worker starts). */
+    source: text('source', { enum: ['api', 'code'] }).notNull(),
+    /** The next tick not started yet; null while paused. */
+    nextFireAt: timestamptz('next_fire_at'),
+    lastFireAt: timestamptz('last_fire_at'),
+    createdAt: timestamptz('created_at').notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+  },
+  (t) => [index('schedules_due_idx').on(t.nextFireAt).where(sql`${t.enabled}`)],
+);
+
 export type RunRow = typeof runs.$inferSelect;
 export type RunEventRow = typeof runEvents.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;
 export type InstanceRow = typeof instances.$inferSelect;
+export type ScheduleRow = typeof schedules.$inferSelect;

@@ -21,6 +21,11 @@ export const defaults = {
   httpRequestTimeoutMs: 30_000,
   /** The API's HTTP server: connections held at once; it closes any beyond, unanswered. */
   httpMaxConnections: 2_000,
+  /**
+   * Longest a scheduler sleeps between looks at the schedules table: it wakes at the next due tick it knows of,
+   * and this bounds how late it notices a schedule created on another node.
+   */
+  schedulePollMs: 5_000,
   /** Step retry backoff when a step sets none. */
   stepBackoff: { baseMs: 1_000, maxMs: 60_000 },
 } as const;

@@ -126,3 +126,19 @@ export class RunCancelledError extends RunstreamError {
     super(`run ${runId} was cancelled`);
   }
 }
+
+export class ScheduleNotFoundError extends RunstreamError {
+  readonly code = 'SCHEDULE_NOT_FOUND';
+  constructor(readonly scheduleId: string) {
+    super(`schedule ${scheduleId} does not exist`);
+  }
+}
+
+/** A create naming a schedule that exists already. Nothing was written. */
+export class ScheduleExistsError extends RunstreamError {
+  readonly code = 'SCHEDULE_EXISTS';
+  readonly field = 'id';
+  constructor(readonly scheduleId: string) {
+    super(`schedule ${scheduleId} exists already`);
+  }
+}

@@ -20,6 +20,7 @@ import type { JobQueue } from '@runstream/queue';
 import type { TracerProvider } from '@opentelemetry/api';
 import { createEngineMetrics } from './metrics.js';
 import { WorkflowRegistry, type WorkflowInfo } from './registry.js';
+import { createSchedules, type ScheduleDefinition, type ScheduleSpec, type ScheduleView } from './schedules.js';
 import { createSweeper } from './sweeper.js';
 import { createdTraceContext, createEngineTelemetry } from './telemetry.js';
 import type { WorkflowDefinition } from './workflow.js';
@@ -39,6 +40,10 @@ export interface EngineConfig {
   instanceStaleMs?: number;
   /** On shutdown, how long in-flight steps may take to finish before they are aborted. Default `defaults.shutdownGraceMs`. */
   shutdownGraceMs?: number;
+  /** Schedules declared in code: upserted when the worker starts. */
+  schedules?: Iterable<ScheduleDefinition>;
+  /** Longest the scheduler sleeps between looks for due schedules. Default `defaults.schedulePollMs`. */
+  schedulePollMs?: number;
   instanceId?: string;
   /**
    * Where run and step spans go (OpenTelemetry). Without one the engine makes no spans; a process that registers
@@ -120,6 +125,31 @@ export function createEngine(config: EngineConfig) {
     }
   }
 
+  /** Validates the input against the workflow's schema, then creates the run (idempotently, with a key). */
+  /** Validates the input against the workflow's schema, then creates the run (idempotently, with a key). */
+  async function startRun({ workflow, input, idempotencyKey, trace }: StartRunInput) {
+    const definition = workflows.require(workflow);
+    const parsed = workflows.parseInput(workflow, input);
+    const concurrencyKey = workflows.concurrencyKey(workflow, parsed);
+    return runtime.runs.create({
+      workflow,
+      input,
+      workflowVersion: definition.version,
+      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+      ...(concurrencyKey === undefined ? {} : { concurrencyKey }),
+      ...(trace === undefined ? {} : { trace }),
+    });
+  }
+
+  const schedules = createSchedules({
+    store: runtime.store,
+    clock: runtime.clock,
+    workflows,
+    startRun,
+    pollMs: config.schedulePollMs ?? defaults.schedulePollMs,
+    onError,
+  });
+
   let sweepTimer: NodeJS.Timeout | null = null;
   let sweeping: Promise<unknown> = Promise.resolve();
   async function housekeeping() {
@@ -134,18 +164,7 @@ export function createEngine(config: EngineConfig) {
     /** Histograms of the runs and steps this engine executed (Prometheus exposition: the API's `/metrics`). */
     metrics,
 
-    /** Validates the input against the workflow's schema, then creates the run (idempotently, with a key). */
-    async startRun({ workflow, input, idempotencyKey, trace }: StartRunInput) {
-      const definition = workflows.require(workflow);
-      workflows.parseInput(workflow, input);
-      return runtime.runs.create({
-        workflow,
-        input,
-        workflowVersion: definition.version,
-        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-        ...(trace === undefined ? {} : { trace }),
-      });
-    },
+    startRun,
 
     /**
      * Cancels a run: a queued one at once, a running one by asking its execution to stop (its signal aborts and
@@ -200,9 +219,21 @@ export function createEngine(config: EngineConfig) {
     /** One sweep now (tests step it instead of waiting for the interval). */
     sweep,
 
+    /** Creates a schedule; its cron and timezone are checked (a ValidationError names the field). */
+    createSchedule: (spec: ScheduleSpec): Promise<ScheduleView> => schedules.create(spec),
+    listSchedules: (): Promise<ScheduleView[]> => schedules.list(),
+    getSchedule: (id: string): Promise<ScheduleView> => schedules.get(id),
+    pauseSchedule: (id: string): Promise<ScheduleView> => schedules.pause(id),
+    resumeSchedule: (id: string): Promise<ScheduleView> => schedules.resume(id),
+    deleteSchedule: (id: string): Promise<void> => schedules.delete(id),
+    /** One scheduler pass now: starts the runs of every due tick; resolves with how many it created. */
+    fireDueSchedules: (): Promise<number> => schedules.fireDue(),
+
     /** Starts executing jobs on this instance: registers it, consumes the queue, sweeps and heartbeats. */
     async startWorker(): Promise<void> {
       await registry.register();
+      await schedules.upsert(config.schedules ?? []);
+      schedules.start();
       await queue.startWorker((job) => executor.handle(job), concurrency);
       sweepTimer = setInterval(() => {
         sweeping = housekeeping().catch((error) => onError(error, 'sweeper'));
@@ -220,6 +251,7 @@ export function createEngine(config: EngineConfig) {
     async close(): Promise<void> {
       draining = true;
       if (sweepTimer) clearInterval(sweepTimer);
+      await schedules.stop();
       await sweeping;
       const closingWorker = queue.closeWorker();
       const grace = setTimeout(() => executor.inFlight.abortAll(new ShutdownSignal()), shutdownGraceMs);

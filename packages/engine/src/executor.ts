@@ -50,7 +50,11 @@ export function createExecutor(config: ExecutorConfig) {
       config.onError(new Error(`run ${run.id}: workflow ${run.workflow} is not registered on this worker`), 'executor');
       return;
     }
-    const lease = await leases.acquire(run.id, instanceId, { leaseMs, concurrency: workflow.concurrency });
+    const lease = await leases.acquire(run.id, instanceId, {
+      leaseMs,
+      ...(workflow.concurrency === undefined ? {} : { concurrency: workflow.concurrency }),
+      ...(workflow.keyConcurrency === undefined ? {} : { keyConcurrency: workflow.keyConcurrency.limit }),
+    });
     if (lease.kind === 'throttled') {
       await queue.enqueue(
         { runId: run.id, reason: 'throttled', ...(job.trace ? { trace: job.trace } : {}) },

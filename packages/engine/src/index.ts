@@ -13,3 +13,10 @@ export { WorkflowRegistry, type WorkflowInfo } from './registry.js';
 export type { Instance } from './instances.js';
 export { Histogram, type EngineMetrics, type HistogramSeries, type HistogramSnapshot } from './metrics.js';
 export type { ExecutionOutcome, StepOutcome } from './telemetry.js';
+export {
+  defineSchedule,
+  type CatchUpPolicy,
+  type ScheduleDefinition,
+  type ScheduleSpec,
+  type ScheduleView,
+} from './schedules.js';

@@ -1,4 +1,4 @@
-import { parseWith, UnknownWorkflowError } from '@runstream/domain';
+import { parseWith, UnknownWorkflowError, ValidationError } from '@runstream/domain';
 import { z } from 'zod';
 import type { WorkflowDefinition } from './workflow.js';
 
@@ -8,6 +8,8 @@ export interface WorkflowInfo {
   /** JSON Schema of the input, for clients that build forms or validate before submitting. */
   inputSchema: unknown;
   concurrency: number | null;
+  /** Runs at once per concurrency key (taken from the input); null when the workflow has no key. */
+  keyConcurrency: number | null;
 }
 
 /** The workflows one engine knows, by name. Built per runtime; there is no global registry. */
@@ -37,12 +39,25 @@ export class WorkflowRegistry {
     return parseWith(this.require(name).input, input, 'input');
   }
 
+  /** The run's concurrency key from its parsed input; undefined when the workflow (or this input) has none. */
+  concurrencyKey(name: string, parsedInput: unknown): string | undefined {
+    const keyed = this.require(name).keyConcurrency;
+    if (!keyed) return undefined;
+    const key = keyed.key(parsedInput);
+    if (key === undefined || key === null) return undefined;
+    if (typeof key !== 'string' || key.length === 0 || key.length > 200) {
+      throw new ValidationError([{ field: 'input', message: 'the workflow\'s concurrency key must be a string of 1 to 200 characters' }]);
+    }
+    return key;
+  }
+
   list(): WorkflowInfo[] {
     return [...this.byName.values()].map((definition) => ({
       name: definition.name,
       version: definition.version,
       inputSchema: z.toJSONSchema(definition.input, { unrepresentable: 'any', io: 'input' }),
       concurrency: definition.concurrency ?? null,
+      keyConcurrency: definition.keyConcurrency?.limit ?? null,
     }));
   }
 }

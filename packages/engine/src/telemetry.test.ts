@@ -14,6 +14,8 @@ const run: Run = {
   input: {},
   status: 'queued',
   idempotencyKey: null,
+  concurrencyKey: null,
+  waitingReason: null,
   lastSeq: 1,
   attempts: 0,
   retries: 0,

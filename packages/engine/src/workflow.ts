@@ -51,6 +51,12 @@ export interface WorkflowDefinition<S extends z.ZodType = z.ZodType, O = unknown
   run(ctx: WorkflowContext, input: z.output<S>): Promise<O>;
   /** Runs of this workflow executing at once, across all workers and nodes. Default: unlimited. */
   concurrency?: number;
+  /**
+   * Runs executing at once per key taken from the input (e.g. at most 2 per `customerId`), across all workers
+   * and nodes, besides `concurrency`. A run over it stays queued with a `waitingReason`. A run whose `key`
+   * returns undefined is not limited by it.
+   */
+  keyConcurrency?: { key: (input: z.output<S>) => string | null | undefined; limit: number };
   /** Default retries for its steps. */
   retries?: number;
   /** Identifies the code: recorded on every run, so execution history says which version ran it. */
@@ -60,6 +66,10 @@ export interface WorkflowDefinition<S extends z.ZodType = z.ZodType, O = unknown
 export function defineWorkflow<const N extends string, S extends z.ZodType, O>(
   definition: Omit<WorkflowDefinition<S, O, N>, 'version'> & { version?: string },
 ): WorkflowDefinition<S, O, N> {
+  const keyLimit = definition.keyConcurrency?.limit;
+  if (keyLimit !== undefined && !(Number.isInteger(keyLimit) && keyLimit >= 1)) {
+    throw new TypeError(`workflow ${definition.name}: keyConcurrency.limit must be a positive integer`);
+  }
   if (!/^[a-zA-Z0-9_.:-]{1,200}$/.test(definition.name)) {
     throw new TypeError(`workflow name ${JSON.stringify(definition.name)} must match [a-zA-Z0-9_.:-]{1,200}`);
   }
@@ -70,6 +80,8 @@ export function defineWorkflow<const N extends string, S extends z.ZodType, O>(
       .update(definition.run.toString())
       .update(JSON.stringify(z.toJSONSchema(definition.input, { unrepresentable: 'any' })))
       .update(String(definition.concurrency ?? ''))
+      .update(String(definition.keyConcurrency?.limit ?? ''))
+      .update(String(definition.keyConcurrency?.key ?? ''))
       .update(String(definition.retries ?? ''))
       .digest('hex')
       .slice(0, 16);

@@ -7,7 +7,9 @@ export { decodeFeedCursor, encodeFeedCursor, feedStart, positionBeforeTransactio
 export type { Run } from './runs/run.js';
 export type { CreateRunInput } from './runs/create.js';
 export type { ListRunsFilter, RunPage } from './runs/list.js';
-export type { Fence, LeaseOutcome, Leases } from './leases.js';
+export type { AcquireOptions, Fence, LeaseOutcome, Leases } from './leases.js';
 export type { Instance, NewInstance } from './instances.js';
 export type { OutboxMessage, ClaimedOutboxBatch } from './outbox.js';
 export type { StrandedRun } from './sweeps.js';
+export type { NewSchedule, Schedule } from './schedules/schedule.js';
+export type { ScheduleAdvance } from './schedules/claim.js';

@@ -17,8 +17,8 @@ export type LeaseOutcome =
   | { kind: 'held' }
   /** The run is suspended until `wakeAt`; a delayed job is due then. */
   | { kind: 'suspended'; wakeAt: Date }
-  /** The workflow's concurrency limit is reached across all workers. */
-  | { kind: 'throttled' };
+  /** The workflow's concurrency limit (or its key's) is reached across all workers; `reason` is recorded on the run. */
+  | { kind: 'throttled'; reason: string };
 
 /** An append on behalf of the execution holding the run's lease under `token`. */
 export interface Fence {
@@ -27,8 +27,16 @@ export interface Fence {
   release?: boolean;
 }
 
+export interface AcquireOptions {
+  leaseMs: number;
+  /** Leased runs of the workflow at once, across all workers. */
+  concurrency?: number;
+  /** Leased runs of the workflow with the run's `concurrency_key` at once (a run without a key is not limited). */
+  keyConcurrency?: number;
+}
+
 export interface Leases {
-  acquire(runId: string, owner: string, options: { leaseMs: number; concurrency?: number }): Promise<LeaseOutcome>;
+  acquire(runId: string, owner: string, options: AcquireOptions): Promise<LeaseOutcome>;
   /** Extends the lease; false when it was lost (taken over, released, or the run finished). */
   renew(runId: string, token: number, leaseMs: number): Promise<boolean>;
   /** Gives the lease up without an event (a handed-off or early-woken execution). */
@@ -61,6 +69,8 @@ export function checkFence(
 interface LeaseRow extends Record<string, unknown> {
   status: string;
   workflow: string;
+  concurrency_key: string | null;
+  waiting_reason: string | null;
   lease_owner: string | null;
   lease_expires_at: string | null;
   wake_at: string | null;
@@ -69,11 +79,11 @@ interface LeaseRow extends Record<string, unknown> {
 
 export function createLeases({ db, clock }: StoreContext): Leases {
   return {
-    acquire(runId, owner, { leaseMs, concurrency }) {
+    acquire(runId, owner, { leaseMs, concurrency, keyConcurrency }) {
       return db.transaction(async (tx) => {
         const now = clock.now();
         const [run] = await tx.execute<LeaseRow>(sql`
-          select status, workflow, lease_owner, lease_expires_at::text, wake_at::text, cancel_requested
+          select status, workflow, concurrency_key, waiting_reason, lease_owner, lease_expires_at::text, wake_at::text, cancel_requested
           from runs where id = ${runId}`);
         if (!run) return { kind: 'missing' };
         if (run.status !== 'queued' && run.status !== 'running') return { kind: 'finished' };
@@ -82,19 +92,38 @@ export function createLeases({ db, clock }: StoreContext): Leases {
         if (run.wake_at !== null && new Date(run.wake_at) > now && !run.cancel_requested) {
           return { kind: 'suspended', wakeAt: new Date(run.wake_at) };
         }
+        // The run waits (queued, or suspended-and-woken) with the reason recorded, so the API can show it.
+        const throttle = async (reason: string): Promise<LeaseOutcome> => {
+          if (run.waiting_reason !== reason) {
+            await tx.execute(sql`update runs set waiting_reason = ${reason} where id = ${runId}`);
+          }
+          return { kind: 'throttled', reason };
+        };
+        const leasedNow = sql`status in ('queued', 'running') and lease_owner is not null
+          and lease_expires_at > ${now.toISOString()}::timestamptz and id <> ${runId}`;
         if (concurrency !== undefined) {
           // Serializes acquirers of one workflow, so the count below cannot be raced past the limit.
           await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`runstream:workflow:${run.workflow}`}))`);
           // Queued runs count too: a lease is taken before run.started makes the run `running`, so a run just
           // leased by another worker is still `queued` here, and skipping it let more than the limit through.
           const [{ active } = { active: 0 }] = await tx.execute<{ active: number }>(sql`
+            select count(*)::int as active from runs where workflow = ${run.workflow} and ${leasedNow}`);
+          if (active >= concurrency) return throttle(`throttled: workflow ${run.workflow} has ${active} of ${concurrency} runs executing`);
+        }
+        if (keyConcurrency !== undefined && run.concurrency_key !== null) {
+          // Taken after the workflow's lock (always in this order, so two acquirers cannot deadlock).
+          await tx.execute(
+            sql`select pg_advisory_xact_lock(hashtext(${`runstream:key:${run.workflow}:${run.concurrency_key}`}))`,
+          );
+          const [{ active } = { active: 0 }] = await tx.execute<{ active: number }>(sql`
             select count(*)::int as active from runs
-            where workflow = ${run.workflow} and status in ('queued', 'running') and lease_owner is not null
-              and lease_expires_at > ${now.toISOString()}::timestamptz and id <> ${runId}`);
-          if (active >= concurrency) return { kind: 'throttled' };
+            where workflow = ${run.workflow} and concurrency_key = ${run.concurrency_key} and ${leasedNow}`);
+          if (active >= keyConcurrency) {
+            return throttle(`throttled: key ${run.concurrency_key} has ${active} of ${keyConcurrency} runs executing`);
+          }
         }
         const [taken] = await tx.execute<{ lease_token: number }>(sql`
-          update runs set lease_owner = ${owner}, lease_token = lease_token + 1,
+          update runs set lease_owner = ${owner}, lease_token = lease_token + 1, waiting_reason = null,
             lease_expires_at = ${new Date(now.getTime() + leaseMs).toISOString()}::timestamptz
           where id = ${runId} and status in ('queued', 'running')
             and (lease_owner is null or lease_expires_at <= ${now.toISOString()}::timestamptz)

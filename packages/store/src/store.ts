@@ -23,6 +23,10 @@ import { createRun, type CreateRunInput } from './runs/create.js';
 import { getRun, getRunByIdempotencyKey, getSuspendedWakeAt } from './runs/get.js';
 import { listRuns, type ListRunsFilter } from './runs/list.js';
 import { findStrandedRuns } from './sweeps.js';
+import { claimDueSchedules, type ScheduleAdvance } from './schedules/claim.js';
+import { getSchedule, listSchedules, nextScheduleDueAt } from './schedules/read.js';
+import type { NewSchedule, Schedule } from './schedules/schedule.js';
+import { deleteSchedule, insertSchedule, setScheduleEnabled, upsertSchedule } from './schedules/write.js';
 
 export type Store = ReturnType<typeof createStore>;
 export type EventLog = ReturnType<typeof createEventLog>;
@@ -66,6 +70,20 @@ export function createStore(context: StoreContext) {
       markStopped: (id: string) => markInstanceStopped(context, id),
       markStaleDead: (staleMs: number) => markStaleInstancesDead(context, staleMs),
       list: () => listInstances(context),
+    },
+    schedules: {
+      insert: (schedule: NewSchedule) => insertSchedule(context, schedule),
+      upsert: (schedule: NewSchedule) => upsertSchedule(context, schedule),
+      get: (id: string) => getSchedule(context, id),
+      list: () => listSchedules(context),
+      setEnabled: (id: string, change: { enabled: boolean; nextFireAt: Date | null }) =>
+        setScheduleEnabled(context, id, change),
+      delete: (id: string) => deleteSchedule(context, id),
+      nextDueAt: (workflows: readonly string[]) => nextScheduleDueAt(context, workflows),
+      claimDue: (
+        options: { now: Date; workflows: readonly string[]; limit: number },
+        fire: (schedule: Schedule) => Promise<ScheduleAdvance>,
+      ) => claimDueSchedules(context, options, fire),
     },
     outbox: {
       claimBatch: <T>(options: { now: Date; limit: number }, work: (batch: ClaimedOutboxBatch) => Promise<T>) =>

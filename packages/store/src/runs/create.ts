@@ -23,6 +23,8 @@ export interface CreateRunInput {
   workflowVersion?: string;
   /** The creating request's trace, recorded in `run.created` (a repeat with the same key keeps the first's). */
   trace?: TraceContext;
+  /** The workflow's concurrency key for this run (from its input), counted by the lease take. */
+  concurrencyKey?: string;
 }
 
 const createRunSchema = z.object({
@@ -33,6 +35,7 @@ const createRunSchema = z.object({
   idempotencyKey: storableText().min(1).max(300).optional(),
   workflowVersion: storableText().max(200).optional(),
   trace: traceContextSchema.optional(),
+  concurrencyKey: storableText().min(1).max(200).optional(),
 });
 
 /** JSON with object keys sorted at every level: equal for values jsonb stores as equal, whatever their key order. */
@@ -53,7 +56,7 @@ function canonicalJson(value: unknown): string {
  */
 export async function createRun(context: StoreContext, input: CreateRunInput): Promise<{ run: Run; created: boolean }> {
   const { db, clock, onAppended } = context;
-  const { workflow, idempotencyKey, workflowVersion, trace, input: runInput } = parseWith(createRunSchema, input);
+  const { workflow, idempotencyKey, workflowVersion, trace, concurrencyKey, input: runInput } = parseWith(createRunSchema, input);
   const event: NewEvent = {
     type: 'run.created',
     data: { workflow, input: runInput, ...(workflowVersion ? { workflowVersion } : {}), ...(trace ? { trace } : {}) },
@@ -65,9 +68,9 @@ export async function createRun(context: StoreContext, input: CreateRunInput): P
   try {
     await db.execute(sql`
       with created_run as (
-        insert into runs (id, workflow, workflow_version, input, status, idempotency_key, last_seq, created_at, updated_at)
+        insert into runs (id, workflow, workflow_version, input, status, idempotency_key, concurrency_key, last_seq, created_at, updated_at)
         values (${id}, ${workflow}, ${workflowVersion ?? null}, ${JSON.stringify(runInput)}::jsonb, ${state.status},
-          ${idempotencyKey ?? null}, 1, ${atIso}::timestamptz, ${atIso}::timestamptz)
+          ${idempotencyKey ?? null}, ${concurrencyKey ?? null}, 1, ${atIso}::timestamptz, ${atIso}::timestamptz)
         returning id, 0 as base_seq
       ), ${eventWrites({ source: 'created_run', events: [event], at })}
       select id from created_run`);

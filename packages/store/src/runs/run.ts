@@ -18,6 +18,10 @@ export interface Run {
   updatedAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+  /** The workflow's concurrency key taken from the input; null when the workflow limits by none. */
+  concurrencyKey: string | null;
+  /** Why the run waits rather than executes (a concurrency limit); null when nothing holds it back. */
+  waitingReason: string | null;
 }
 
 export function toRun(row: RunRow): Run {
