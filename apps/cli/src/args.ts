@@ -8,6 +8,19 @@ export type Command =
   | { name: 'tail'; runId: string; fromSeq?: number }
   | { name: 'workflows' }
   | { name: 'serve'; mode: ServeMode; workflows?: string; demo: boolean }
+  | { name: 'schedules'; action: 'list' }
+  | { name: 'schedules'; action: 'get' | 'pause' | 'resume' | 'delete'; id: string }
+  | {
+      name: 'schedules';
+      action: 'create';
+      id: string;
+      cron: string;
+      workflow: string;
+      timezone?: string;
+      input?: unknown;
+      catchUp?: 'skip' | number;
+      paused: boolean;
+    }
   | { name: 'help' };
 
 /** The commands that run Runstream itself rather than call a server. */
@@ -47,6 +60,10 @@ Commands against a server:
   cancel <runId>                                          cancel a run
   retry <runId>                                           re-queue a failed run from its failed step
   workflows                                               registered workflows and their inputs
+  schedules [list]                                        schedules with their next fire time
+  schedules create <id> --cron C --workflow W [--tz TZ] [--input JSON] [--catch-up skip|N] [--paused]
+                                                          create a schedule (cron: 5 fields, or 6 with seconds)
+  schedules get|pause|resume|delete <id>                  a schedule with its next 5 fire times; pause, resume, delete
 
 Global options:
   --url URL      server base URL (env RUNSTREAM_URL, default ${defaultUrl})
@@ -87,6 +104,14 @@ const commandOptions = {
   cancel: {},
   retry: {},
   workflows: {},
+  schedules: {
+    cron: { type: 'string' },
+    workflow: { type: 'string' },
+    tz: { type: 'string' },
+    input: { type: 'string' },
+    'catch-up': { type: 'string' },
+    paused: { type: 'boolean' },
+  },
   help: {},
 } satisfies Record<Exclude<Command['name'], 'serve'> | ServeMode, Options>;
 
@@ -200,11 +225,60 @@ export function parseCommandLine(argv: readonly string[], env: Record<string, st
     case 'retry':
       want(1, '<runId>');
       return invocation({ name, runId: positionals[0]! }, values, env);
+    case 'schedules':
+      return invocation(parseSchedulesCommand(positionals, values), values, env);
     case 'workflows':
     case 'help':
       want(0, '');
       return invocation({ name }, values, env);
   }
+}
+
+const scheduleActions = ['list', 'create', 'get', 'pause', 'resume', 'delete'] as const;
+
+function parseSchedulesCommand(
+  positionals: string[],
+  values: Record<string, string | string[] | boolean | undefined>,
+): Extract<Command, { name: 'schedules' }> {
+  const [action = 'list', id, extra] = positionals;
+  if (!(scheduleActions as readonly string[]).includes(action)) {
+    throw new UsageError(`schedules: unknown action "${action}" (one of ${scheduleActions.join(', ')})`);
+  }
+  if (action === 'list') {
+    if (id !== undefined) throw new UsageError(`schedules: unexpected argument "${id}"`);
+    return { name: 'schedules', action };
+  }
+  if (id === undefined) throw new UsageError(`schedules ${action}: missing <id>`);
+  if (extra !== undefined) throw new UsageError(`schedules ${action}: unexpected argument "${extra}"`);
+  if (action !== 'create') return { name: 'schedules', action: action as 'get' | 'pause' | 'resume' | 'delete', id };
+  const cron = values.cron as string | undefined;
+  const workflow = values.workflow as string | undefined;
+  if (cron === undefined) throw new UsageError('schedules create: missing --cron');
+  if (workflow === undefined) throw new UsageError('schedules create: missing --workflow');
+  const timezone = values.tz as string | undefined;
+  const catchUpText = values['catch-up'] as string | undefined;
+  const input = parseJsonOption('input', values.input as string | undefined);
+  return {
+    name: 'schedules',
+    action,
+    id,
+    cron,
+    workflow,
+    ...(timezone !== undefined ? { timezone } : {}),
+    ...(input !== undefined ? { input } : {}),
+    ...(catchUpText === undefined
+      ? {}
+      : { catchUp: catchUpText === 'skip' ? ('skip' as const) : nonNegativeInteger('schedules', 'catch-up', catchUpText) }),
+    paused: values.paused === true,
+  };
+}
+
+function nonNegativeInteger(command: string, option: string, text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value)) {
+    throw new UsageError(`${command}: --${option} must be "skip" or a whole number (got "${text}")`);
+  }
+  return value;
 }
 
 function isCommandName(name: string): name is CommandName {

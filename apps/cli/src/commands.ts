@@ -6,6 +6,8 @@ import {
   formatReconnect,
   formatRun,
   formatRunList,
+  formatSchedule,
+  formatScheduleList,
   formatStarted,
   formatWorkflows,
   jsonLine,
@@ -69,8 +71,41 @@ export async function execute(command: Exclude<Command, { name: 'help' | 'serve'
       print(workflows, () => formatWorkflows(workflows, io.style));
       return 0;
     }
+    case 'schedules':
+      return schedules(command, client, io);
     case 'tail':
       return follow(client, command.runId, command.fromSeq, io);
+  }
+}
+
+async function schedules(command: Extract<Command, { name: 'schedules' }>, client: RunstreamClient, io: Output): Promise<number> {
+  const call = { signal: io.signal };
+  const print = (value: unknown, human: () => string[]) => {
+    if (io.json) io.out(jsonLine(value));
+    else for (const line of human()) io.out(line);
+  };
+  switch (command.action) {
+    case 'list': {
+      const all = await client.schedules.list(undefined, call);
+      print(all, () => formatScheduleList(all, io.style));
+      return 0;
+    }
+    case 'create': {
+      const { name: _, action: __, paused, ...spec } = command;
+      const created = await client.schedules.create({ ...spec, enabled: !paused }, call);
+      print(created, () => formatSchedule(created, io.style));
+      return 0;
+    }
+    case 'delete': {
+      const deleted = await client.schedules.delete({ id: command.id }, call);
+      print(deleted, () => [`deleted schedule ${deleted.id}`]);
+      return 0;
+    }
+    default: {
+      const schedule = await client.schedules[command.action]({ id: command.id }, call);
+      print(schedule, () => formatSchedule(schedule, io.style));
+      return 0;
+    }
   }
 }
 

@@ -36,6 +36,8 @@ const run: Run = {
   updatedAt: new Date('2025-01-01T00:00:01.500Z'),
   startedAt: new Date('2025-01-01T00:00:00.250Z'),
   finishedAt: new Date('2025-01-01T00:00:01.500Z'),
+  concurrencyKey: null,
+  waitingReason: null,
 };
 
 describe('formatEvent', () => {
@@ -177,7 +179,7 @@ describe('other output', () => {
       required: ['text'],
     };
     expect(summarizeSchema(schema)).toBe('{ text: string, intervalMs?: integer }');
-    const lines = formatWorkflows([{ name: 'demo.tokens', version: '1', inputSchema: schema, concurrency: null }], plain);
+    const lines = formatWorkflows([{ name: 'demo.tokens', version: '1', inputSchema: schema, concurrency: null, keyConcurrency: null }], plain);
     expect(lines[1]).toBe('demo.tokens  1        -            { text: string, intervalMs?: integer }');
   });
 

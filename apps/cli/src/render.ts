@@ -1,4 +1,4 @@
-import type { FollowRunResult, Run, RunEvent, RunStatus, RunWithSteps, Workflow } from '@runstream/client';
+import type { FollowRunResult, Run, RunEvent, RunStatus, RunWithSteps, Schedule, Workflow } from '@runstream/client';
 
 /** Rendering is pure: every function returns text; `color` adds ANSI styles (only for a terminal). */
 export interface Style {
@@ -183,6 +183,10 @@ export function formatRun(run: Run | RunWithSteps, style: Style): string[] {
     field('status', `${formatStatus(run.status, style)}${run.cancelRequested && run.status === 'running' ? ' (cancel requested)' : ''}`),
     field('input', compactJson(run.input, 500)),
   ];
+  if (run.waitingReason && (run.status === 'queued' || run.status === 'running')) {
+    lines.push(field('waiting', paint(style, 'yellow', run.waitingReason)));
+  }
+  if (run.concurrencyKey) lines.push(field('conc. key', run.concurrencyKey));
   if (run.output !== null && run.output !== undefined) lines.push(field('output', compactJson(run.output, 500)));
   if (run.error) lines.push(field('error', paint(style, 'red', `${run.error.name}: ${run.error.message}`)));
   if (run.idempotencyKey) lines.push(field('key', run.idempotencyKey));
@@ -225,6 +229,37 @@ export function formatWorkflows(workflows: Workflow[], style: Style): string[] {
     ['NAME', 'VERSION', 'CONCURRENCY', 'INPUT'].map((h) => paint(style, 'bold', h)),
     ...workflows.map((w) => [w.name, w.version, w.concurrency === null ? '-' : String(w.concurrency), summarizeSchema(w.inputSchema)]),
   ]);
+}
+
+const catchUpText = (catchUp: Schedule['catchUp']) => (catchUp === 'skip' ? 'skip missed' : `catch up ${catchUp}`);
+
+export function formatScheduleList(schedules: Schedule[], style: Style): string[] {
+  if (schedules.length === 0) return ['no schedules'];
+  return table([
+    ['ID', 'CRON', 'TIMEZONE', 'WORKFLOW', 'STATE', 'NEXT'].map((h) => paint(style, 'bold', h)),
+    ...schedules.map((s) => [
+      s.id,
+      s.cron,
+      s.timezone,
+      s.workflow,
+      s.enabled ? paint(style, 'green', 'enabled') : paint(style, 'yellow', 'paused'),
+      s.nextFireTimes[0]?.toISOString() ?? '-',
+    ]),
+  ]);
+}
+
+export function formatSchedule(schedule: Schedule, style: Style): string[] {
+  const field = (name: string, value: string) => `${paint(style, 'bold', pad(name, 9))} ${value}`;
+  return [
+    field('schedule', schedule.id),
+    field('cron', `${schedule.cron} (${schedule.timezone})`),
+    field('workflow', schedule.workflow),
+    field('input', compactJson(schedule.input, 500)),
+    field('state', `${schedule.enabled ? 'enabled' : 'paused'}, ${catchUpText(schedule.catchUp)}, from ${schedule.source}`),
+    ...(schedule.lastFireAt ? [field('last', schedule.lastFireAt.toISOString())] : []),
+    paint(style, 'bold', 'next'),
+    ...(schedule.nextFireTimes.length > 0 ? schedule.nextFireTimes.map((at) => `  ${at.toISOString()}`) : ['  - (paused)']),
+  ];
 }
 
 export function formatStarted(result: { run: Run; created: boolean }, style: Style): string {

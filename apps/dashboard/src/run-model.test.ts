@@ -83,6 +83,8 @@ describe('runs list patches', () => {
     updatedAt: '2026-01-01T00:00:00.000Z',
     startedAt: null,
     finishedAt: null,
+    concurrencyKey: null,
+    waitingReason: null,
   };
 
   it('applies newer lifecycle events and ignores ones the row already reflects', () => {

@@ -6,6 +6,8 @@ import {
   InvalidCursorError,
   RunNotFoundError,
   RunStatusConflictError,
+  ScheduleExistsError,
+  ScheduleNotFoundError,
   UnknownWorkflowError,
   ValidationError,
 } from '@runstream/domain';
@@ -139,6 +141,17 @@ export function toApiError(error: unknown): ORPCError<string, unknown> | null {
   }
   if (error instanceof RunNotFoundError) {
     return new ORPCError('NOT_FOUND', { status: 404, message: error.message, data: { id: error.runId }, cause: error });
+  }
+  if (error instanceof ScheduleNotFoundError) {
+    return new ORPCError('NOT_FOUND', { status: 404, message: error.message, data: { id: error.scheduleId }, cause: error });
+  }
+  if (error instanceof ScheduleExistsError) {
+    return new ORPCError('SCHEDULE_EXISTS', {
+      status: 409,
+      message: error.message,
+      data: { id: error.scheduleId, field: error.field },
+      cause: error,
+    });
   }
   if (error instanceof RunStatusConflictError) {
     return new ORPCError('CONFLICT', {

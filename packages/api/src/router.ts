@@ -26,7 +26,22 @@ export interface ApiContext {
 
 export interface RouterDeps {
   runtime: Runtime;
-  engine: Pick<Engine, 'startRun' | 'cancelRun' | 'retryRun' | 'steps' | 'workflowList' | 'instances' | 'metrics'>;
+  engine: Pick<
+    Engine,
+    | 'startRun'
+    | 'cancelRun'
+    | 'retryRun'
+    | 'steps'
+    | 'workflowList'
+    | 'instances'
+    | 'metrics'
+    | 'createSchedule'
+    | 'listSchedules'
+    | 'getSchedule'
+    | 'pauseSchedule'
+    | 'resumeSchedule'
+    | 'deleteSchedule'
+  >;
   queue: ApiQueue;
   auth: Authenticator;
   streams: StreamTracker;
@@ -158,6 +173,18 @@ export function createRouter(deps: RouterDeps) {
 
     workflows: {
       list: authed.workflows.list.handler(() => engine.workflowList()),
+    },
+
+    schedules: {
+      create: authed.schedules.create.handler(({ input }) => engine.createSchedule(input)),
+      list: authed.schedules.list.handler(() => engine.listSchedules()),
+      get: authed.schedules.get.handler(({ input }) => engine.getSchedule(input.id)),
+      pause: authed.schedules.pause.handler(({ input }) => engine.pauseSchedule(input.id)),
+      resume: authed.schedules.resume.handler(({ input }) => engine.resumeSchedule(input.id)),
+      delete: authed.schedules.delete.handler(async ({ input }) => {
+        await engine.deleteSchedule(input.id);
+        return { id: input.id, deleted: true as const };
+      }),
     },
 
     instances: {

@@ -11,7 +11,7 @@ export {
   type OpenRunStream,
   type OpenFeedStream,
 } from './follow.js';
-export type { Run, RunStatus, RunWithSteps, Step, RunEvent, FeedEvent, StreamEnd, Workflow } from './types.js';
+export type { Run, RunStatus, RunWithSteps, Step, RunEvent, FeedEvent, StreamEnd, Workflow, Schedule } from './types.js';
 export {
   reconnectDelay,
   defaultBackoff,

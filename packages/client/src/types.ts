@@ -4,6 +4,7 @@ import type {
   runEventSchema,
   runSchema,
   runStatusSchema,
+  scheduleSchema,
   stepSchema,
   streamEndSchema,
   workflowSchema,
@@ -18,3 +19,4 @@ export type FeedEvent = z.infer<typeof feedEventSchema>;
 /** How a run's stream ends: its terminal status and last seq. */
 export type StreamEnd = z.infer<typeof streamEndSchema>;
 export type Workflow = z.infer<typeof workflowSchema>;
+export type Schedule = z.infer<typeof scheduleSchema>;

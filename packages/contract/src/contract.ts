@@ -7,6 +7,7 @@ import {
   instanceSchema,
   runEventSchema,
   runSchema,
+  scheduleSchema,
   stepSchema,
   streamEndSchema,
   workflowSchema,
@@ -27,6 +28,10 @@ const base = oc.errors({
 const runErrors = {
   NOT_FOUND: { status: 404, data: z.object({ id: z.string() }) },
   CONFLICT: { status: 409, data: z.object({ id: z.string(), status: z.string() }) },
+};
+
+const scheduleErrors = {
+  NOT_FOUND: { status: 404, data: z.object({ id: z.string() }) },
 };
 
 /**
@@ -104,6 +109,54 @@ export const contract = {
     list: base
       .route({ method: 'GET', path: '/workflows', summary: 'Registered workflows with their input JSON Schema' })
       .output(z.array(workflowSchema)),
+  },
+  schedules: {
+    create: base
+      .route({
+        method: 'POST',
+        path: '/schedules',
+        successStatus: 201,
+        summary: 'Create a cron schedule',
+        description:
+          'Each tick starts one run (idempotency key `schedule:<id>:<tick ISO>`, so any number of nodes start it once). ' +
+          'A bad `cron` or `timezone` is a 400 naming it; an existing id is 409 `SCHEDULE_EXISTS`.',
+      })
+      .errors({
+        SCHEDULE_EXISTS: {
+          status: 409,
+          message: 'a schedule with this id exists already',
+          data: z.object({ id: z.string(), field: z.literal('id') }),
+        },
+      })
+      .input(inputs.createSchedule)
+      .output(scheduleSchema),
+    list: base
+      .route({ method: 'GET', path: '/schedules', summary: 'Every schedule, by id, with its next 5 fire times' })
+      .output(z.array(scheduleSchema)),
+    get: base
+      .route({ method: 'GET', path: '/schedules/{id}', summary: 'A schedule with its next 5 fire times' })
+      .errors(scheduleErrors)
+      .input(inputs.scheduleById)
+      .output(scheduleSchema),
+    pause: base
+      .route({ method: 'POST', path: '/schedules/{id}/pause', summary: 'Stop starting runs until resumed' })
+      .errors(scheduleErrors)
+      .input(inputs.scheduleById)
+      .output(scheduleSchema),
+    resume: base
+      .route({
+        method: 'POST',
+        path: '/schedules/{id}/resume',
+        summary: 'Start runs again from the next tick (ticks passed while paused are not started)',
+      })
+      .errors(scheduleErrors)
+      .input(inputs.scheduleById)
+      .output(scheduleSchema),
+    delete: base
+      .route({ method: 'DELETE', path: '/schedules/{id}', summary: 'Delete a schedule (the runs it started stay)' })
+      .errors(scheduleErrors)
+      .input(inputs.scheduleById)
+      .output(z.object({ id: z.string(), deleted: z.literal(true) })),
   },
   instances: {
     list: base

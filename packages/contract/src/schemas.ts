@@ -32,6 +32,10 @@ export const runSchema = z.object({
   updatedAt: z.date(),
   startedAt: z.date().nullable(),
   finishedAt: z.date().nullable(),
+  /** The workflow's concurrency key taken from the input; null when it limits by none. */
+  concurrencyKey: z.string().nullable(),
+  /** Why the run waits instead of executing (a concurrency limit reached); null when nothing holds it back. */
+  waitingReason: z.string().nullable(),
 });
 
 export const stepSchema = z.object({
@@ -57,6 +61,27 @@ export const workflowSchema = z.object({
   version: z.string(),
   inputSchema: z.unknown(),
   concurrency: z.number().int().nullable(),
+  keyConcurrency: z.number().int().nullable(),
+});
+
+/** After downtime or a pause: `skip` starts only the latest due tick; a number also starts that many missed ones. */
+export const catchUpSchema = z.union([z.literal('skip'), z.number().int().min(0).max(1_000)]);
+
+export const scheduleSchema = z.object({
+  id: z.string(),
+  cron: z.string(),
+  timezone: z.string(),
+  workflow: z.string(),
+  input: z.unknown(),
+  enabled: z.boolean(),
+  catchUp: catchUpSchema,
+  source: z.enum(['api', 'code']),
+  nextFireAt: z.date().nullable(),
+  lastFireAt: z.date().nullable(),
+  /** The next 5 ticks not started yet; empty while paused. */
+  nextFireTimes: z.array(z.date()),
+  createdAt: z.date(),
+  updatedAt: z.date(),
 });
 
 export const instanceSchema = z.object({
@@ -112,6 +137,18 @@ export const inputs = {
     /** A read token scoped to this run, for clients that cannot send headers (`EventSource`). */
     token: storableText().optional(),
   }),
+  createSchedule: z.object({
+    id: z.string().regex(/^[a-zA-Z0-9_.:-]{1,200}$/, 'must match [a-zA-Z0-9_.:-]{1,200}'),
+    /** Five fields, or six with seconds first. */
+    cron: z.string().min(1).max(200),
+    /** IANA timezone the cron is read in. */
+    timezone: z.string().min(1).max(100).default('UTC'),
+    workflow: z.string().min(1).max(200),
+    input: z.unknown().optional(),
+    catchUp: catchUpSchema.default('skip'),
+    enabled: z.boolean().default(true),
+  }),
+  scheduleById: z.object({ id: z.string().min(1).max(200) }),
   streamFeed: z.object({
     /** Resume after this feed cursor; `Last-Event-ID` takes precedence. Default: only what happens next. */
     after: storableText().max(100).optional(),
