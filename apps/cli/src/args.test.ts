@@ -66,7 +66,34 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['help']).command).toEqual({ name: 'help' });
   });
 
+  it('parses the schedules actions', () => {
+    expect(parseCommandLine(['schedules']).command).toEqual({ name: 'schedules', action: 'list' });
+    expect(parseCommandLine(['schedules', 'pause', 'nightly']).command).toEqual({ name: 'schedules', action: 'pause', id: 'nightly' });
+    expect(
+      parseCommandLine([
+        'schedules', 'create', 'nightly', '--cron', '0 2 * * *', '--workflow', 'demo.countdown',
+        '--tz', 'Europe/Paris', '--input', '{"count":1}', '--catch-up', '3', '--paused',
+      ]).command,
+    ).toEqual({
+      name: 'schedules',
+      action: 'create',
+      id: 'nightly',
+      cron: '0 2 * * *',
+      workflow: 'demo.countdown',
+      timezone: 'Europe/Paris',
+      input: { count: 1 },
+      catchUp: 3,
+      paused: true,
+    });
+    expect(parseCommandLine(['schedules', 'create', 'n', '--cron', '* * * * *', '--workflow', 'w', '--catch-up', 'skip']).command)
+      .toMatchObject({ catchUp: 'skip', paused: false });
+  });
+
   it.each([
+    [['schedules', 'frob'], 'schedules: unknown action "frob"'],
+    [['schedules', 'get'], 'schedules get: missing <id>'],
+    [['schedules', 'create', 'n', '--workflow', 'w'], 'schedules create: missing --cron'],
+    [['schedules', 'create', 'n', '--cron', '* * * * *', '--workflow', 'w', '--catch-up', 'all'], 'schedules: --catch-up must be "skip" or a whole number'],
     [[], 'no command given'],
     [['frobnicate'], 'unknown command "frobnicate"'],
     [['start', '--follow'], 'start: missing <workflow> (--follow starts a run)'],

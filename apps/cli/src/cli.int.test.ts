@@ -115,6 +115,31 @@ describe('the runstream CLI against the real API', () => {
     expect(lines.at(-1)).toBe(`run ${runId} succeeded (last seq ${stored.length})`);
   });
 
+  it('schedules create, get, pause and delete; a bad cron is refused naming the field', async () => {
+    const env = { RUNSTREAM_URL: url };
+    const created = await cli(
+      ['schedules', 'create', 'cli-nightly', '--cron', '0 2 * * *', '--tz', 'Europe/Paris', '--workflow', 'demo.countdown', '--input', '{"count":1}'],
+      env,
+    ).done;
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain('cron      0 2 * * * (Europe/Paris)');
+    // The next 5 fire times, one a line.
+    expect(created.stdout.split('\n').filter((line) => /^ {2}\d{4}-\d\d-\d\dT0[01]:00:00\.000Z$/.test(line))).toHaveLength(5);
+
+    const paused = await cli(['--json', 'schedules', 'pause', 'cli-nightly'], env).done;
+    expect(jsonLines(paused.stdout)).toEqual([expect.objectContaining({ id: 'cli-nightly', enabled: false, nextFireTimes: [] })]);
+    const listed = await cli(['schedules'], env).done;
+    expect(listed.stdout).toMatch(/cli-nightly {2}0 2 \* \* \* {2}Europe\/Paris {2}demo\.countdown {2}paused/);
+    expect((await cli(['schedules', 'delete', 'cli-nightly'], env).done).stdout).toBe('deleted schedule cli-nightly\n');
+
+    const refused = await cli(['schedules', 'create', 'bad', '--cron', '0 2 * *', '--workflow', 'demo.countdown'], env).done;
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('BAD_REQUEST');
+    expect(refused.stderr).toContain('cron');
+    expect(await t.runtime.store.schedules.list()).toEqual([]);
+  });
+
   it('--json prints one JSON object per line: the created run, each event, then done', async () => {
     const { code, stdout } = await cli(
       ['--json', '--url', url, 'start', 'demo.tokens', '--input', '{"text":"a b","intervalMs":0}', '--key', 'json-1', '-f'],

@@ -8,6 +8,8 @@ import {
   formatReconnect,
   formatRun,
   formatRunList,
+  formatSchedule,
+  formatScheduleList,
   formatStarted,
   formatWorkflows,
   stripAnsi,
@@ -154,6 +156,45 @@ describe('other output', () => {
     expect(text).toContain('finished  2025-01-01T00:00:01.500Z (1.3 s)');
     expect(text).toContain('attempts  1, retries 0, last seq 7');
     expect(text).toMatch(/ {2}generate {2}completed {2}attempt 1 {2}1250 ms {2}2 chunks/);
+  });
+
+  it('shows why a queued run waits, and its concurrency key', () => {
+    const waiting = { ...run, status: 'queued' as const, concurrencyKey: 'acme', waitingReason: 'throttled: key acme has 2 of 2 runs executing' };
+    const text = formatRun(waiting, plain).join('\n');
+    expect(text).toContain('waiting   throttled: key acme has 2 of 2 runs executing');
+    expect(text).toContain('conc. key acme');
+    expect(formatRun({ ...waiting, status: 'succeeded' }, plain).join('\n')).not.toContain('waiting');
+  });
+
+  it('formats a schedule with its next fire times, and the schedule list', () => {
+    const schedule = {
+      id: 'nightly',
+      cron: '0 2 * * *',
+      timezone: 'Europe/Paris',
+      workflow: 'demo.countdown',
+      input: { count: 1 },
+      enabled: true,
+      catchUp: 'skip' as const,
+      source: 'api' as const,
+      nextFireAt: new Date('2030-01-02T01:00:00.000Z'),
+      lastFireAt: null,
+      nextFireTimes: [new Date('2030-01-02T01:00:00.000Z'), new Date('2030-01-03T01:00:00.000Z')],
+      createdAt: new Date(0),
+      updatedAt: new Date(0),
+    };
+    expect(formatSchedule(schedule, plain)).toEqual([
+      'schedule  nightly',
+      'cron      0 2 * * * (Europe/Paris)',
+      'workflow  demo.countdown',
+      'input     {"count":1}',
+      'state     enabled, skip missed, from api',
+      'next',
+      '  2030-01-02T01:00:00.000Z',
+      '  2030-01-03T01:00:00.000Z',
+    ]);
+    expect(formatScheduleList([{ ...schedule, enabled: false, nextFireTimes: [] }], plain)[1]).toBe(
+      'nightly  0 2 * * *  Europe/Paris  demo.countdown  paused  -',
+    );
   });
 
   it('formats the start result, the end of a follow and a reconnect', () => {

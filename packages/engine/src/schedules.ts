@@ -84,12 +84,12 @@ export interface SchedulesConfig {
 export function createSchedules(config: SchedulesConfig) {
   const { store, clock, workflows, pollMs, onError } = config;
 
-  /** Validates a spec against the registry: known workflow, input that parses, cron and timezone that read. */
+  /** Validates a spec: cron and timezone that read, then against the registry: known workflow, input that parses. */
   function check(input: ScheduleSpec) {
     const spec = parseWith(scheduleSpecSchema, input);
+    const pattern = parseCron(spec.cron, spec.timezone);
     workflows.require(spec.workflow);
     workflows.parseInput(spec.workflow, spec.input);
-    const pattern = parseCron(spec.cron, spec.timezone);
     return { spec, pattern };
   }
 
