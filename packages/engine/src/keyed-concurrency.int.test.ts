@@ -78,6 +78,16 @@ describe.each(testBackends)('keyed concurrency on %s', (backend) => {
     expect(waiting.waitingReason).toMatch(/^throttled: key acme has 2 of 2 runs executing/);
     expect(inStep.get('acme')!.now).toBe(PER_KEY);
 
+    // Another acme run, cancelled while it waits: a finished run no longer says it waits.
+    const extra = await start('acme');
+    await waitUntil(
+      t.runtime,
+      async () => ((await t.runtime.runs.get(extra.run.id))?.waitingReason ? true : undefined),
+      'the extra acme run to be throttled',
+      { timeoutMs: 60_000 },
+    );
+    expect(await t.engine.cancelRun(extra.run.id)).toMatchObject({ status: 'cancelled', waitingReason: null });
+
     latch.open();
     const done = await Promise.all(first.map(({ run }) => waitForStatus(t.runtime, run.id, undefined, { timeoutMs: 60_000 })));
     expect(done.map((run) => run.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);

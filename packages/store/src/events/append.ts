@@ -165,6 +165,7 @@ export async function appendEvents(
           wake_at = ${state.wakeAt?.toISOString() ?? null}::timestamptz,
           updated_at = ${at.toISOString()}::timestamptz
           ${releasedLease(isTerminal(state.status) || fence?.release === true)}
+          ${isTerminal(state.status) ? sql`, waiting_reason = null` : sql``}
         where id = ${runId} and last_seq = ${current.last_seq} and exists (select from append_lock)
           ${fenceHolds(fence)}
         returning id, ${current.last_seq}::integer as base_seq
