@@ -293,6 +293,10 @@ describe('health, metrics and the OpenAPI document', () => {
       '/runs/{id}/retry',
       '/runs/{id}/stream',
       '/runs/{id}/token',
+      '/schedules',
+      '/schedules/{id}',
+      '/schedules/{id}/pause',
+      '/schedules/{id}/resume',
       '/workflows',
     ]);
     const paths = response.json.paths as Record<string, Record<string, { responses: Record<string, { content?: object }> }>>;
