@@ -138,17 +138,17 @@ export const inputs = {
     token: storableText().optional(),
   }),
   createSchedule: z.object({
-    id: z.string().regex(/^[a-zA-Z0-9_.:-]{1,200}$/, 'must match [a-zA-Z0-9_.:-]{1,200}'),
+    id: storableText().regex(/^[a-zA-Z0-9_.:-]{1,200}$/, 'must match [a-zA-Z0-9_.:-]{1,200}'),
     /** Five fields, or six with seconds first. */
-    cron: z.string().min(1).max(200),
+    cron: storableText().min(1).max(200),
     /** IANA timezone the cron is read in. */
-    timezone: z.string().min(1).max(100).default('UTC'),
-    workflow: z.string().min(1).max(200),
-    input: z.unknown().optional(),
+    timezone: storableText().min(1).max(100).default('UTC'),
+    workflow: storableText().min(1).max(200),
+    input: storableJson().optional(),
     catchUp: catchUpSchema.default('skip'),
     enabled: z.boolean().default(true),
   }),
-  scheduleById: z.object({ id: z.string().min(1).max(200) }),
+  scheduleById: z.object({ id: storableText().min(1).max(200) }),
   streamFeed: z.object({
     /** Resume after this feed cursor; `Last-Event-ID` takes precedence. Default: only what happens next. */
     after: storableText().max(100).optional(),

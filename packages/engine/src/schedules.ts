@@ -1,6 +1,8 @@
 import {
   IdempotencyKeyReusedError,
   parseWith,
+  storableJson,
+  storableText,
   ScheduleExistsError,
   ScheduleNotFoundError,
   ValidationError,
@@ -41,11 +43,11 @@ export interface ScheduleView extends Omit<Schedule, 'catchUp'> {
 const maxCatchUp = 1_000;
 
 export const scheduleSpecSchema = z.object({
-  id: z.string().regex(/^[a-zA-Z0-9_.:-]{1,200}$/, 'must match [a-zA-Z0-9_.:-]{1,200}'),
-  cron: z.string().min(1).max(200),
-  timezone: z.string().min(1).max(100).default('UTC'),
-  workflow: z.string().min(1).max(200),
-  input: z.unknown().optional(),
+  id: storableText().regex(/^[a-zA-Z0-9_.:-]{1,200}$/, 'must match [a-zA-Z0-9_.:-]{1,200}'),
+  cron: storableText().min(1).max(200),
+  timezone: storableText().min(1).max(100).default('UTC'),
+  workflow: storableText().min(1).max(200),
+  input: storableJson().optional(),
   catchUp: z.union([z.literal('skip'), z.number().int().min(0).max(maxCatchUp)]).default('skip'),
   enabled: z.boolean().default(true),
 });
