@@ -51,6 +51,10 @@ export class WorkflowRegistry {
     return key;
   }
 
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+
   list(): WorkflowInfo[] {
     return [...this.byName.values()].map((definition) => ({
       name: definition.name,

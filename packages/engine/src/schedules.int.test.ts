@@ -31,8 +31,25 @@ describe('schedules across three nodes', () => {
     await t?.close();
   });
 
+  /** Whole seconds from 2030-01-01T00:00:00Z to the clock. */
+  const secondsNow = () => Math.floor((clock.now().getTime() - Date.UTC(2030, 0, 1)) / 1000);
   const runFor = (key: string) => t.runtime.runs.getByIdempotencyKey(key);
   const existing = async (keys: string[]) => (await Promise.all(keys.map(runFor))).filter((run) => run !== null);
+  /**
+   * Resolves once the schedule's due ticks were fired: `next_fire_at` moves past now in the transaction after its
+   * runs were created. (A node's own `fireDueSchedules()` is no barrier: it skips a schedule another node's loop
+   * holds mid-pass.)
+   */
+  const fired = (id: string) =>
+    waitUntil(
+      t.runtime,
+      async () => {
+        const { nextFireAt } = await t.engine.getSchedule(id);
+        return nextFireAt && nextFireAt > clock.now() ? true : undefined;
+      },
+      `schedule ${id} to fire its due ticks`,
+      { recheckMs: 50 },
+    );
   const waitForRun = (key: string) =>
     waitUntil(t.runtime, async () => (await runFor(key)) ?? undefined, `the run of ${key}`, { recheckMs: 50 });
 
@@ -65,6 +82,7 @@ describe('schedules across three nodes', () => {
     expect((await t.engine.getSchedule('every-10s')).nextFireAt).toEqual(tick(30));
     clock.advance(10_000);
     await Promise.all([t.engine.fireDueSchedules(), b.engine.fireDueSchedules()]);
+    await fired('every-10s');
     expect((await t.engine.getSchedule('every-10s')).nextFireAt).toEqual(tick(40));
 
     const all = await t.runtime.runs.list({ workflow: ticked.name, limit: 200 });
@@ -74,7 +92,7 @@ describe('schedules across three nodes', () => {
   });
 
   it('after downtime skips missed ticks, or catches up N of them, per the schedule', async () => {
-    const base = (clock.now().getTime() - start + 500) / 1000; // seconds after `start`'s minute, on a tick
+    const base = secondsNow(); // on a tick: every test moves the clock by whole ticks
     await t.engine.createSchedule({ id: 'skipper', cron: '*/10 * * * * *', workflow: ticked.name, input: {}, catchUp: 'skip' });
     await t.engine.createSchedule({ id: 'catcher', cron: '*/10 * * * * *', workflow: ticked.name, input: {}, catchUp: 2 });
     expect((await t.engine.getSchedule('catcher')).catchUp).toBe(2);
@@ -83,6 +101,7 @@ describe('schedules across three nodes', () => {
     // Nobody fires for a minute: ticks base+10 … base+60 are due at once.
     clock.advance(60_000);
     await Promise.all([t.engine.fireDueSchedules(), b.engine.fireDueSchedules()]);
+    await Promise.all([fired('skipper'), fired('catcher')]);
     const seconds = [10, 20, 30, 40, 50, 60].map((s) => base + s);
     expect((await existing(ticksOf('skipper', seconds))).map((run) => run.idempotencyKey)).toEqual(ticksOf('skipper', seconds.slice(5)));
     expect((await existing(ticksOf('catcher', seconds))).map((run) => run.idempotencyKey)).toEqual(ticksOf('catcher', seconds.slice(3)));
@@ -92,7 +111,7 @@ describe('schedules across three nodes', () => {
   });
 
   it('pauses, resumes from the next tick, and deletes', async () => {
-    const base = (clock.now().getTime() - start + 500) / 1000;
+    const base = secondsNow();
     await t.engine.createSchedule({ id: 'pausable', cron: '*/10 * * * * *', workflow: ticked.name, input: {}, catchUp: 5 });
     const paused = await t.engine.pauseSchedule('pausable');
     expect(paused).toMatchObject({ enabled: false, nextFireAt: null, nextFireTimes: [] });
@@ -105,7 +124,7 @@ describe('schedules across three nodes', () => {
     const resumed = await t.engine.resumeSchedule('pausable');
     expect(resumed.nextFireAt).toEqual(tick(base + 30));
     clock.advance(10_000);
-    await t.engine.fireDueSchedules();
+    await fired('pausable');
     expect((await existing(ticksOf('pausable', [base + 10, base + 20, base + 30]))).map((run) => run.idempotencyKey)).toEqual(
       ticksOf('pausable', [base + 30]),
     );

@@ -132,7 +132,7 @@ export function createSchedules(config: SchedulesConfig) {
   async function fireDue(): Promise<number> {
     const now = clock.now();
     let started = 0;
-    const known = workflows.list().map((workflow) => workflow.name);
+    const known = workflows.names();
     for (;;) {
       const claimed = await store.schedules.claimDue({ now, workflows: known, limit: 20 }, async (schedule) => {
         const pattern = parseCron(schedule.cron, schedule.timezone);
@@ -175,7 +175,7 @@ export function createSchedules(config: SchedulesConfig) {
     }
     let delayMs = pollMs;
     try {
-      const due = await store.schedules.nextDueAt(workflows.list().map((workflow) => workflow.name));
+      const due = await store.schedules.nextDueAt(workflows.names());
       // A due schedule still here is being fired by another node (SKIP LOCKED): look again shortly.
       if (due) delayMs = Math.min(pollMs, Math.max(25, due.getTime() - clock.now().getTime()));
     } catch (error) {
