@@ -5,11 +5,13 @@
  *   node --import tsx packages/engine/src/testing/worker-process.ts
  *
  * DATABASE_URL, NAMESPACE, BACKEND (redis | postgres), REDIS_URL (redis backend), LEASE_MS, SWEEP_INTERVAL_MS,
- * CONCURRENCY, POOL_SIZE, INSTANCE_ID.
+ * CONCURRENCY, POOL_SIZE, INSTANCE_ID; SCHEDULES (a JSON array of schedule definitions to declare, for the
+ * schedules' crash test) and SCHEDULE_POLL_MS.
  */
 import { createBullQueue } from '@runstream/queue';
 import { createRuntime } from '@runstream/runtime';
 import { createEngine } from '../engine.js';
+import { defineSchedule, type ScheduleDefinition } from '../schedules.js';
 import { crashWorkflow } from './crash-workflow.js';
 
 function env(name: string, fallback?: string): string {
@@ -48,6 +50,8 @@ const engine = createEngine({
   sweepIntervalMs: Number(env('SWEEP_INTERVAL_MS', '300')),
   concurrency: Number(env('CONCURRENCY', '8')),
   ...(process.env.INSTANCE_ID ? { instanceId: process.env.INSTANCE_ID } : {}),
+  ...(process.env.SCHEDULES ? { schedules: (JSON.parse(process.env.SCHEDULES) as ScheduleDefinition[]).map(defineSchedule) } : {}),
+  ...(process.env.SCHEDULE_POLL_MS ? { schedulePollMs: Number(process.env.SCHEDULE_POLL_MS) } : {}),
   onError,
 });
 runtime.start();
