@@ -103,7 +103,7 @@ export function createSchedules(config: SchedulesConfig) {
     return { ...schedule, catchUp: schedule.catchUp === 0 ? 'skip' : schedule.catchUp, nextFireTimes };
   }
 
-  async function require(id: string): Promise<Schedule> {
+  async function requireSchedule(id: string): Promise<Schedule> {
     const schedule = await store.schedules.get(id);
     if (!schedule) throw new ScheduleNotFoundError(id);
     return schedule;
@@ -204,7 +204,7 @@ export function createSchedules(config: SchedulesConfig) {
     },
 
     async get(id: string): Promise<ScheduleView> {
-      return present(await require(id));
+      return present(await requireSchedule(id));
     },
 
     async pause(id: string): Promise<ScheduleView> {
@@ -215,7 +215,7 @@ export function createSchedules(config: SchedulesConfig) {
 
     /** Resumes from the first tick after now: ticks that passed while paused are not started. */
     async resume(id: string): Promise<ScheduleView> {
-      const schedule = await require(id);
+      const schedule = await requireSchedule(id);
       if (schedule.enabled) return present(schedule);
       const next = parseCron(schedule.cron, schedule.timezone).nextRun(clock.now());
       const resumed = await store.schedules.setEnabled(id, { enabled: true, nextFireAt: next });
