@@ -181,7 +181,7 @@ describe('create', () => {
       const before = await countRows(runs);
       const error = await rejection(runtime.runs.create({ workflow: 'wf', input: { a: { b: () => 1 } } }));
       expect(error).toBeInstanceOf(ValidationError);
-      expect((error as ValidationError).field).toBe('input');
+      expect((error as ValidationError).field).toBe('input.a.b');
       expect(await countRows(runs)).toBe(before);
     });
   });
