@@ -42,6 +42,23 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['dev']).command).toEqual({ name: 'serve', mode: 'dev', demo: false });
   });
 
+  it('parses start --after, repeated or comma-separated', () => {
+    expect(parseCommandLine(['start', 'demo.sleep', '--after', `${runId},b`, '--after', 'c']).command).toMatchObject({ after: [runId, 'b', 'c'] });
+  });
+
+  it('parses signal with JSON data and a key; data defaults to null', () => {
+    expect(parseCommandLine(['signal', runId, 'approval', '--data', '{"approved":true}', '--key', 'k1']).command).toEqual({
+      name: 'signal',
+      runId,
+      signal: 'approval',
+      data: { approved: true },
+      key: 'k1',
+    });
+    expect(parseCommandLine(['signal', runId, 'go']).command).toEqual({ name: 'signal', runId, signal: 'go', data: null });
+    expect(() => parseCommandLine(['signal', runId])).toThrow(UsageError);
+    expect(() => parseCommandLine(['signal', runId, 'go', '--data', '{'])).toThrow(/--data is not valid JSON/);
+  });
+
   it('accepts the leading -- that `pnpm cli -- runs` passes', () => {
     expect(parseCommandLine(['--', 'runs', '--limit', '5']).command).toEqual({ name: 'runs', limit: 5 });
   });

@@ -2,10 +2,11 @@ import { runStatuses, type RunStatus } from '@runstream/domain';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export type Command =
-  | { name: 'start'; workflow: string; input: unknown; key?: string; follow: boolean }
+  | { name: 'start'; workflow: string; input: unknown; key?: string; after?: string[]; follow: boolean }
   | { name: 'runs'; status?: RunStatus[]; workflow?: string; limit?: number; cursor?: string }
   | { name: 'get' | 'cancel' | 'retry'; runId: string }
   | { name: 'tail'; runId: string; fromSeq?: number }
+  | { name: 'signal'; runId: string; signal: string; data: unknown; key?: string }
   | { name: 'workflows' }
   | { name: 'serve'; mode: ServeMode; workflows?: string; demo: boolean }
   | { name: 'schedules'; action: 'list' }
@@ -54,11 +55,13 @@ Run Runstream (configured by the environment and ./.env, see the README):
 
 Commands against a server:
   start <workflow> [--input JSON] [--key KEY] [--follow]   start a run (idempotent with --key); --follow tails it
+        [--after ID[,ID]]                                 only once those runs succeeded (cancelled if one does not)
   runs [--status S[,S]] [--workflow W] [--limit N] [--cursor C]   list runs, newest first
   get <runId>                                             a run with its steps
   tail <runId> [--from N]                                 stream a run's events until it ends (survives restarts)
   cancel <runId>                                          cancel a run
   retry <runId>                                           re-queue a failed run from its failed step
+  signal <runId> <name> [--data JSON] [--key KEY]         send a signal to a run (exactly-once with --key)
   workflows                                               registered workflows and their inputs
   schedules [list]                                        schedules with their next fire time
   schedules create <id> --cron C --workflow W [--tz TZ] [--input JSON] [--catch-up skip|N] [--paused]
@@ -87,6 +90,7 @@ const commandOptions = {
   start: {
     input: { type: 'string' },
     key: { type: 'string' },
+    after: { type: 'string', multiple: true },
     follow: { type: 'boolean', short: 'f' },
     workflows: { type: 'string' },
     demo: { type: 'boolean' },
@@ -103,6 +107,7 @@ const commandOptions = {
   tail: { from: { type: 'string' } },
   cancel: {},
   retry: {},
+  signal: { data: { type: 'string' }, key: { type: 'string' } },
   workflows: {},
   schedules: {
     cron: { type: 'string' },
@@ -167,7 +172,7 @@ export function parseCommandLine(argv: readonly string[], env: Record<string, st
     case 'start': {
       // Without a workflow name, `start` runs the server; with one, it starts a run on a server.
       if (positionals.length === 0) {
-        const runOnly = ['input', 'key', 'follow'].find((option) => values[option] !== undefined);
+        const runOnly = ['input', 'key', 'after', 'follow'].find((option) => values[option] !== undefined);
         if (runOnly) throw new UsageError(`start: missing <workflow> (--${runOnly} starts a run)`);
         return serve('start');
       }
@@ -176,12 +181,14 @@ export function parseCommandLine(argv: readonly string[], env: Record<string, st
       }
       want(1, '<workflow>');
       const key = string('key');
+      const after = (values.after as string[] | undefined)?.flatMap((id) => id.split(',')).filter(Boolean);
       return invocation(
         {
           name,
           workflow: positionals[0]!,
           input: parseJsonOption('input', string('input')),
           ...(key !== undefined ? { key } : {}),
+          ...(after?.length ? { after } : {}),
           follow: values.follow === true,
         },
         values,
@@ -216,6 +223,21 @@ export function parseCommandLine(argv: readonly string[], env: Record<string, st
       const from = string('from');
       return invocation(
         { name, runId: positionals[0]!, ...(from !== undefined ? { fromSeq: positiveInteger('tail', 'from', from) } : {}) },
+        values,
+        env,
+      );
+    }
+    case 'signal': {
+      want(2, '<runId> <name>');
+      const key = string('key');
+      return invocation(
+        {
+          name,
+          runId: positionals[0]!,
+          signal: positionals[1]!,
+          data: parseJsonOption('data', string('data')) ?? null,
+          ...(key !== undefined ? { key } : {}),
+        },
         values,
         env,
       );

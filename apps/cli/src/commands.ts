@@ -39,6 +39,7 @@ export async function execute(command: Exclude<Command, { name: 'help' | 'serve'
           workflow: command.workflow,
           ...(command.input !== undefined ? { input: command.input } : {}),
           ...(command.key !== undefined ? { idempotencyKey: command.key } : {}),
+          ...(command.after !== undefined ? { after: command.after } : {}),
         },
         call,
       );
@@ -64,6 +65,23 @@ export async function execute(command: Exclude<Command, { name: 'help' | 'serve'
     case 'retry': {
       const run = await client.runs.retry({ id: command.runId }, call);
       print(run, () => formatRun(run, io.style));
+      return 0;
+    }
+    case 'signal': {
+      const result = await client.runs.signal(
+        {
+          id: command.runId,
+          name: command.signal,
+          data: command.data as never,
+          ...(command.key === undefined ? {} : { idempotencyKey: command.key }),
+        },
+        call,
+      );
+      print(result, () =>
+        result.delivered
+          ? `signal ${command.signal} delivered to run ${command.runId} (#${result.seq})`
+          : `signal ${command.signal} was already delivered to run ${command.runId} with this key`,
+      );
       return 0;
     }
     case 'workflows': {

@@ -28,6 +28,8 @@ const run: Run = {
   input: { text: 'hi there' },
   status: 'succeeded',
   idempotencyKey: null,
+  parentRunId: null,
+  after: [],
   lastSeq: 7,
   attempts: 1,
   retries: 0,
@@ -40,6 +42,7 @@ const run: Run = {
   finishedAt: new Date('2025-01-01T00:00:01.500Z'),
   concurrencyKey: null,
   waitingReason: null,
+  waiting: null,
 };
 
 describe('formatEvent', () => {

@@ -78,6 +78,14 @@ function eventDetail(event: RunEvent): string {
       return `${d.step ? `${str(d.step)} ` : ''}${compactJson(d.data)}`;
     case 'run.sleeping':
       return `${str(d.name)} until ${str(d.until)}`;
+    case 'run.waiting':
+      return `for signal ${str(d.signal)}${d.until ? ` until ${str(d.until)}` : ''}`;
+    case 'signal.received':
+      return `${str(d.signal)} ${compactJson(d.data)}`;
+    case 'signal.consumed':
+      return `${str(d.signal)} (#${str(d.seq)}) by ${str(d.wait)}`;
+    case 'signal.timed_out':
+      return `${str(d.signal)} (${str(d.wait)})`;
     case 'run.cancel_requested':
     case 'run.cancelled':
     case 'run.retried':

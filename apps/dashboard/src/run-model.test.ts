@@ -73,6 +73,8 @@ describe('runs list patches', () => {
     input: {},
     status: 'queued',
     idempotencyKey: null,
+    parentRunId: null,
+    after: [],
     lastSeq: 1,
     attempts: 0,
     retries: 0,
@@ -85,6 +87,7 @@ describe('runs list patches', () => {
     finishedAt: null,
     concurrencyKey: null,
     waitingReason: null,
+    waiting: null,
   };
 
   it('applies newer lifecycle events and ignores ones the row already reflects', () => {

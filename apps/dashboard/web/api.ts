@@ -108,6 +108,12 @@ export const api = {
     request<{ run: Run; created: boolean }>('POST', '/runs', body),
   cancelRun: (id: string) => request<Run>('POST', `/runs/${encodeURIComponent(id)}/cancel`),
   retryRun: (id: string) => request<Run>('POST', `/runs/${encodeURIComponent(id)}/retry`),
+  sendSignal: (id: string, name: string, data: unknown) =>
+    request<{ run: Run; delivered: boolean; seq: number | null }>(
+      'POST',
+      `/runs/${encodeURIComponent(id)}/signals/${encodeURIComponent(name)}`,
+      { data },
+    ),
   readToken: (id: string) => request<{ token: string; expiresAt: string }>('POST', `/runs/${encodeURIComponent(id)}/token`),
   workflows: () => request<Workflow[]>('GET', '/workflows'),
 };

@@ -17,6 +17,7 @@ import {
   projectEvent,
   type RunEvent as RecordedEvent,
   type RunState,
+  type SignalWait,
   type StepHistory,
   type StepState,
   type StepStatus,
@@ -58,6 +59,8 @@ export interface RunModel {
   error: ErrorInfo | null;
   /** Set while a durable sleep or a step retry backoff is pending. */
   wakeAt: string | null;
+  /** The signal the run waits for (with the JSON Schema its data must match), while it waits. */
+  waiting: SignalWait | null;
   steps: Map<string, StepView>;
   /** `run.output` data, in order. */
   emitted: unknown[];
@@ -78,6 +81,7 @@ export function emptyRunModel(): RunModel {
     output: null,
     error: null,
     wakeAt: null,
+    waiting: null,
     steps: new Map(),
     emitted: [],
   };
@@ -130,6 +134,7 @@ export function applyRunEvent(model: RunModel, event: RunEvent): Verdict {
     output: state.output,
     error: state.error && asErrorInfo(state.error),
     wakeAt: iso(state.wakeAt),
+    waiting: state.waiting,
   });
   if (folded.type === 'run.output') model.emitted.push(folded.data.data);
   if (folded.type.startsWith('step.')) {
@@ -177,6 +182,14 @@ export function describeEvent(event: RunEvent): string {
       return `${data.step ? `${String(data.step)}: ` : ''}${json(data.data)}`;
     case 'run.sleeping':
       return `${String(data.name)} until ${formatTime(String(data.until))}`;
+    case 'run.waiting':
+      return `for signal ${String(data.signal)}${data.until ? ` until ${formatTime(String(data.until))}` : ''}`;
+    case 'signal.received':
+      return `${String(data.signal)} ${json(data.data, 80)}`;
+    case 'signal.consumed':
+      return `${String(data.signal)} (#${String(data.seq)}) taken by ${String(data.wait)}`;
+    case 'signal.timed_out':
+      return `${String(data.signal)} · ${String(data.wait)} timed out`;
     case 'run.cancel_requested':
     case 'run.cancelled':
     case 'run.retried':
@@ -244,6 +257,7 @@ export function patchRun(run: Run, event: RunEvent): Run | null {
     finishedAt: iso(state.finishedAt),
     output: state.output,
     error: state.error && asErrorInfo(state.error),
+    waiting: state.waiting,
   };
 }
 

@@ -8,6 +8,7 @@ import { api, ApiError, auth, isTerminal, type Run, type RunEvent } from './api.
 import { applyRunEvent, describeEvent, emptyRunModel, formatDuration, stepText, type RunModel, type StepView } from './run-model.js';
 import { followRunStream, type LinkState } from './sse.js';
 import { JsonBlock, Link, LinkIndicator, RunDuration, StatusBadge, useNow } from './ui.js';
+import { SignalForm } from './signal-form.js';
 
 /** Re-renders at most once per animation frame, however fast events arrive (a backlog replays in one burst). */
 function useFrameRender(): () => void {
@@ -89,6 +90,7 @@ export function RunPage({ id }: { id: string }) {
   const output = status === 'succeeded' ? (fresh ? fresh.output : (m.output ?? run?.output)) : undefined;
   const canCancel = (status === 'queued' || status === 'running') && !cancelRequested;
   const canRetry = status === 'failed';
+  const waiting = status === 'running' ? (fresh ? fresh.waiting : m.waiting) : null;
 
   const act = async (kind: 'cancel' | 'retry') => {
     setAction({ busy: kind, error: null });
@@ -117,6 +119,7 @@ export function RunPage({ id }: { id: string }) {
           <h1 id="run-title">{run?.workflow ?? (m.events[0]?.data as { workflow?: string } | undefined)?.workflow ?? 'Run'}</h1>
           <span aria-live="polite" class="run-status">
             <StatusBadge status={status === 'running' && cancelRequested ? 'cancelling' : status} />
+            {waiting ? <span class="waiting-for"> waiting for {waiting.signal}</span> : null}
           </span>
           <LinkIndicator state={link.state} detail={link.detail} />
         </div>
@@ -191,6 +194,8 @@ export function RunPage({ id }: { id: string }) {
           </p>
         ) : null}
       </header>
+
+      {waiting ? <SignalForm runId={id} waiting={waiting} /> : null}
 
       {error ? (
         <section class="panel run-error" aria-labelledby="error-title">

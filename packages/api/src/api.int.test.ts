@@ -59,6 +59,7 @@ describe('REST routes', () => {
 
     const workflows = await request('GET', '/api/workflows');
     expect((workflows.json as unknown as { name: string }[]).map((w) => w.name).sort()).toEqual([
+      'demo.approval',
       'demo.countdown',
       'demo.flaky',
       'demo.sleep',
@@ -289,8 +290,10 @@ describe('health, metrics and the OpenAPI document', () => {
       '/runs',
       '/runs/{id}',
       '/runs/{id}/cancel',
+      '/runs/{id}/children',
       '/runs/{id}/events',
       '/runs/{id}/retry',
+      '/runs/{id}/signals/{name}',
       '/runs/{id}/stream',
       '/runs/{id}/token',
       '/schedules',

@@ -31,6 +31,7 @@ export interface RouterDeps {
     | 'startRun'
     | 'cancelRun'
     | 'retryRun'
+    | 'sendSignal'
     | 'steps'
     | 'workflowList'
     | 'instances'
@@ -95,6 +96,7 @@ export function createRouter(deps: RouterDeps) {
           input: input.input,
           ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
           ...(context.trace ? { trace: context.trace } : {}),
+          ...(input.after === undefined ? {} : { after: input.after }),
         });
         // A repeat (same key, workflow and input) created nothing: 200 with the run, not the route's 201.
         if (!created && context.successStatus) context.successStatus.status = 200;
@@ -116,6 +118,24 @@ export function createRouter(deps: RouterDeps) {
       cancel: authed.runs.cancel.handler(async ({ input }) => present(await engine.cancelRun(input.id))),
 
       retry: authed.runs.retry.handler(async ({ input }) => present(await engine.retryRun(input.id))),
+
+      children: authed.runs.children.handler(async ({ input }) => {
+        await requireRun(input.id);
+        const page = await runtime.runs.list({
+          parentRunId: input.id,
+          limit: input.limit,
+          ...(input.cursor === undefined ? {} : { cursor: input.cursor }),
+        });
+        return { ...page, runs: page.runs.map(present) };
+      }),
+
+      signal: authed.runs.signal.handler(async ({ input }) => {
+        const { run, seq } = await engine.sendSignal(input.id, input.name, {
+          data: input.data,
+          ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+        });
+        return { run: present(run), delivered: seq !== null, seq };
+      }),
 
       events: authed.runs.events.handler(async ({ input, context }) => {
         assertCanRead(context.principal, input.id);

@@ -31,12 +31,12 @@ describe('createClient<typeof workflows>', () => {
 
   it('types names, inputs, outputs and the run handle from the workflows (checked by tsc)', () => {
     type Start = TypedClient<typeof demoWorkflows>['start'];
-    expectTypeOf<Parameters<Start>[0]>().toEqualTypeOf<'demo.countdown' | 'demo.tokens' | 'demo.flaky' | 'demo.sleep'>();
+    expectTypeOf<Parameters<Start>[0]>().toEqualTypeOf<'demo.countdown' | 'demo.tokens' | 'demo.flaky' | 'demo.sleep' | 'demo.approval'>();
     expectTypeOf(client.start<'demo.sleep'>).parameter(1).toEqualTypeOf<{ ms: number }>();
     expectTypeOf(client.start<'demo.tokens'>).returns.resolves.toEqualTypeOf<ClientRunHandle<{ text: string; words: number }>>();
     // A record of workflows (`import * as workflows`) types the client the same way.
     expectTypeOf<Parameters<TypedClient<typeof demos>['start']>[0]>().toEqualTypeOf<
-      'demo.countdown' | 'demo.tokens' | 'demo.flaky' | 'demo.sleep'
+      'demo.countdown' | 'demo.tokens' | 'demo.flaky' | 'demo.sleep' | 'demo.approval'
     >();
     const compileOnly = (typed: TypedClient<typeof demoWorkflows>) => {
       // @ts-expect-error not a workflow of this app

@@ -79,6 +79,25 @@ export const contract = {
       .errors(runErrors)
       .input(inputs.runById)
       .output(runSchema),
+    children: base
+      .route({ method: 'GET', path: '/runs/{id}/children', summary: 'The runs this run started, newest first' })
+      .errors(runErrors)
+      .input(inputs.listChildren)
+      .output(z.object({ runs: z.array(runSchema), nextCursor: z.string().optional() })),
+    signal: base
+      .route({
+        method: 'POST',
+        path: '/runs/{id}/signals/{name}',
+        summary: 'Send a signal to a run (exactly-once with a key)',
+        description:
+          'The signal is recorded as a `signal.received` event and kept until a wait of that name takes it, oldest ' +
+          'first. While the run waits for it, `data` must match the schema of the wait (400 naming the field). ' +
+          '`delivered: false` when the idempotency key had already delivered it (nothing changed). 409 when the run ' +
+          'has finished.',
+      })
+      .errors(runErrors)
+      .input(inputs.sendSignal)
+      .output(z.object({ run: runSchema, delivered: z.boolean(), seq: z.number().int().nullable() })),
     events: base
       .route({ method: 'GET', path: '/runs/{id}/events', summary: 'A page of the run’s events from a seq' })
       .errors(runErrors)

@@ -3,6 +3,7 @@ import {
   runEventSchema,
   runStatusSchema,
   seqNumber,
+  signalNameSchema,
   stepStatuses,
   storableDate,
   storableJson,
@@ -21,6 +22,10 @@ export const runSchema = z.object({
   input: z.unknown(),
   status: runStatusSchema,
   idempotencyKey: z.string().nullable(),
+  /** The run that started this one (`ctx.startChild`), if any. */
+  parentRunId: z.string().nullable(),
+  /** Runs that must succeed before this one starts. */
+  after: z.array(z.string()),
   /** Seq of the run's last event. */
   lastSeq: z.number().int(),
   attempts: z.number().int(),
@@ -36,6 +41,8 @@ export const runSchema = z.object({
   concurrencyKey: z.string().nullable(),
   /** Why the run waits instead of executing (a concurrency limit reached); null when nothing holds it back. */
   waitingReason: z.string().nullable(),
+  /** The signal the run waits for, with the JSON Schema its data must match; null when it waits for none. */
+  waiting: z.object({ signal: z.string(), schema: z.unknown().optional() }).nullable(),
 });
 
 export const stepSchema = z.object({
@@ -113,6 +120,8 @@ export const inputs = {
     workflow: storableText().min(1).max(200),
     input: storableJson().optional(),
     idempotencyKey: storableText().min(1).max(300).optional(),
+    /** Run ids that must succeed first: the run stays queued until they have, and is cancelled if one does not. */
+    after: z.array(z.uuid({ error: 'must be a run id (a UUID)' })).max(100).optional(),
   }),
   listRuns: z.object({
     workflow: storableText().min(1).max(200).optional(),
@@ -125,6 +134,19 @@ export const inputs = {
     limit: z.coerce.number().int().min(1).max(200).default(50),
   }),
   runById: z.object({ id: runId }),
+  listChildren: z.object({
+    id: runId,
+    cursor: z.string().min(1).max(500).optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  }),
+  sendSignal: z.object({
+    id: runId,
+    name: signalNameSchema,
+    /** The signal's data (any JSON); checked against the schema of the wait, when the run waits for it. */
+    data: storableJson().optional(),
+    /** Exactly-once per run: a repeat with the same key is accepted and changes nothing. */
+    idempotencyKey: storableText().min(1).max(200).optional(),
+  }),
   readEvents: z.object({
     id: runId,
     fromSeq: seqParam.default(1),

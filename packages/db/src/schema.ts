@@ -30,6 +30,10 @@ export const runs = pgTable(
     input: jsonb('input').notNull(),
     status: text('status', { enum: runStatuses }).notNull(),
     idempotencyKey: text('idempotency_key'),
+    /** The run that started this one with `ctx.startChild`; null for a run started from outside. */
+    parentRunId: uuid('parent_run_id'),
+    /** Runs that must succeed before this one starts (`startRun({ after })`); null when none. */
+    afterRunIds: uuid('after_run_ids').array(),
     lastSeq: integer('last_seq').notNull().default(0),
     attempts: integer('attempts').notNull().default(0),
     retries: integer('retries').notNull().default(0),
@@ -41,6 +45,8 @@ export const runs = pgTable(
     startedAt: timestamptz('started_at'),
     finishedAt: timestamptz('finished_at'),
     wakeAt: timestamptz('wake_at'),
+    /** The signal a suspended execution waits for (`{ signal, schema? }`), null when it waits for none. */
+    waiting: jsonb('waiting'),
     /** The execution currently allowed to write to the run (engine instance id), null when none. */
     leaseOwner: text('lease_owner'),
     /** Fencing token: incremented by every lease acquisition; appends made under an older token are refused. */
@@ -53,6 +59,8 @@ export const runs = pgTable(
   },
   (t) => [
     uniqueIndex('runs_idempotency_key_key').on(t.idempotencyKey),
+    index('runs_after_idx').using('gin', t.afterRunIds).where(sql`${t.status} = 'queued'`),
+    index('runs_parent_idx').on(t.parentRunId).where(sql`${t.parentRunId} is not null`),
     index('runs_created_idx').on(t.createdAt.desc(), t.id.desc()),
     index('runs_status_created_idx').on(t.status, t.createdAt.desc(), t.id.desc()),
     index('runs_workflow_created_idx').on(t.workflow, t.createdAt.desc(), t.id.desc()),

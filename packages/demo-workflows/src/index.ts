@@ -1,4 +1,4 @@
-import { defineWorkflow } from '@runstream/engine';
+import { defineWorkflow, SignalTimeoutError } from '@runstream/engine';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 
@@ -70,4 +70,29 @@ export const sleep = defineWorkflow({
   },
 });
 
-export const demoWorkflows = [countdown, tokens, flaky, sleep];
+/**
+ * A human approval: the run waits (holding no worker) for an `approval` signal, sent from the dashboard, the CLI
+ * (`runstream signal <runId> approval --data '{"approved":true,"by":"ana"}'`) or the API. Without one within
+ * `timeoutMs` it ends unapproved.
+ */
+export const approval = defineWorkflow({
+  name: 'demo.approval',
+  input: z.object({
+    request: z.string().min(1).max(1_000),
+    timeoutMs: z.number().int().min(0).max(30 * 24 * 3_600_000).optional(),
+  }),
+  async run(ctx, { request, timeoutMs }) {
+    try {
+      const decision = await ctx.waitForSignal('approval', {
+        schema: z.object({ approved: z.boolean(), by: z.string().min(1), comment: z.string().optional() }),
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      });
+      return { request, ...decision };
+    } catch (error) {
+      if (error instanceof SignalTimeoutError) return { request, approved: false, timedOut: true };
+      throw error;
+    }
+  },
+});
+
+export const demoWorkflows = [countdown, tokens, flaky, sleep, approval];

@@ -7,6 +7,8 @@ const json = z.json();
 const stepName = z.string().min(1).max(200);
 const attempt = z.number().int().min(1);
 const isoTime = z.iso.datetime({ offset: true });
+export const signalNameSchema = z.string().regex(/^[a-zA-Z0-9_.:-]{1,200}$/, 'must match [a-zA-Z0-9_.:-]{1,200}');
+const signalName = signalNameSchema;
 
 export const runStatusSchema = z.enum(runStatuses);
 
@@ -29,12 +31,28 @@ export const eventDataSchemas = {
     workflowVersion: z.string().optional(),
     /** The creating request's W3C Trace Context: the run's executions continue its trace. */
     trace: traceContextSchema.optional(),
+    /** The run that started this one (`ctx.startChild`). */
+    parentRunId: z.uuid().optional(),
+    /** Runs that must succeed before this one starts. */
+    after: z.array(z.uuid()).optional(),
   }),
   /** An execution attempt began (the first one, or a re-execution after a crash, retry or wake-up). */
   'run.started': z.object({ attempt, workerId: z.string().min(1) }),
   /** Free-form output a workflow emits (progress ticks, partial results). */
   'run.output': z.object({ data: json, step: stepName.optional() }),
   'run.sleeping': z.object({ name: stepName, until: isoTime }),
+  /**
+   * The execution suspended until a signal named `signal` arrives (or `until`, when the wait has a timeout).
+   * `wait` numbers the waits of a run in the order the workflow makes them; `schema` is the JSON Schema the
+   * signal's data must match, which the API checks a signal against while the run waits.
+   */
+  'run.waiting': z.object({ wait: stepName, signal: signalName, until: isoTime.optional(), schema: json.optional() }),
+  /** A signal sent to the run (kept until a wait of that name consumes it, in arrival order). */
+  'signal.received': z.object({ signal: signalName, data: json, idempotencyKey: z.string().min(1).max(200).optional() }),
+  /** A wait took the signal received at `seq`: what the wait returns, on this execution and every replay. */
+  'signal.consumed': z.object({ wait: stepName, signal: signalName, seq: z.number().int().min(1) }),
+  /** A wait's timeout passed before a signal of its name arrived; the wait throws SignalTimeoutError. */
+  'signal.timed_out': z.object({ wait: stepName, signal: signalName }),
   'run.cancel_requested': z.object({ reason: z.string().optional() }),
   'run.succeeded': z.object({ output: json }),
   'run.failed': z.object({ error: errorInfoSchema, step: stepName.optional() }),
@@ -117,4 +135,21 @@ export function parseEvent(value: unknown, prefix = 'event'): NewEvent {
 /** The idempotency key a chunk gets, so a replayed step never duplicates one. */
 export function chunkKey(step: string, attempt: number, index: number): string {
   return `chunk:${step}:${attempt}:${index}`;
+}
+
+/** The idempotency key a signal sent with `idempotencyKey` gets: unique per run, so a repeat is dropped. */
+export function childSignalName(childRunId: string): string {
+  return `child:${childRunId}`;
+}
+
+/** The signal a child run's end sends its parent: its status, and its output or error. */
+export const childOutcomeSchema = z.object({
+  status: runStatusSchema,
+  output: json.optional(),
+  error: errorInfoSchema.nullable().optional(),
+});
+export type ChildOutcome = z.infer<typeof childOutcomeSchema>;
+
+export function signalKey(idempotencyKey: string): string {
+  return `signal:${idempotencyKey}`;
 }

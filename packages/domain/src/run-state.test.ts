@@ -36,6 +36,10 @@ const ev = {
   stepChunk: { type: 'step.chunk', data: { step: 's', attempt: 1, index: 0, data: 'x' } },
   stepCompleted: { type: 'step.completed', data: { step: 's', attempt: 1, durationMs: 5, output: 1 } },
   stepFailed: { type: 'step.failed', data: { step: 's', attempt: 1, durationMs: 5, error: boom } },
+  waiting: { type: 'run.waiting', data: { wait: 'wait:0', signal: 'go', until: '2030-01-02T00:00:00.000Z', schema: { type: 'object' } } },
+  signalReceived: { type: 'signal.received', data: { signal: 'go', data: { n: 1 } } },
+  signalConsumed: { type: 'signal.consumed', data: { wait: 'wait:0', signal: 'go', seq: 3 } },
+  signalTimedOut: { type: 'signal.timed_out', data: { wait: 'wait:0', signal: 'go' } },
 } as const satisfies Record<string, NewEvent | ((attempt?: number) => NewEvent)>;
 
 const allEvents: NewEvent[] = [
@@ -52,6 +56,10 @@ const allEvents: NewEvent[] = [
   ev.stepChunk,
   ev.stepCompleted,
   ev.stepFailed,
+  ev.waiting,
+  ev.signalReceived,
+  ev.signalConsumed,
+  ev.signalTimedOut,
 ];
 
 const queued = (): RunState => applyEvent(null, ev.created, t0);
@@ -152,6 +160,29 @@ describe('applyEvent: legal transitions', () => {
     const copy = structuredClone(before);
     applyEvent(before, ev.succeeded, t2);
     expect(before).toEqual(copy);
+  });
+});
+
+describe('signal waits', () => {
+  it('run.waiting records the wait and its timeout; a signal of its name ends it, another name does not', () => {
+    const waiting = applyEvent(running(), ev.waiting, t1);
+    expect(waiting).toMatchObject({ status: 'running', wakeAt: new Date('2030-01-02T00:00:00.000Z'), waiting: { signal: 'go', schema: { type: 'object' } } });
+    const other = applyEvent(waiting, { type: 'signal.received', data: { signal: 'other', data: null } }, t2);
+    expect(other).toEqual(waiting);
+    expect(applyEvent(waiting, ev.signalReceived, t2)).toMatchObject({ status: 'running', wakeAt: null, waiting: null });
+  });
+
+  it('a wait without a timeout leaves no wake-up time; the next execution (run.started) clears the wait', () => {
+    const waiting = applyEvent(running(), { type: 'run.waiting', data: { wait: 'wait:0', signal: 'go' } }, t1);
+    expect(waiting).toMatchObject({ wakeAt: null, waiting: { signal: 'go' } });
+    expect(applyEvent(waiting, ev.started(2), t2)).toMatchObject({ waiting: null, attempts: 2 });
+  });
+
+  it('a signal is accepted while queued (kept for the first wait) but not once the run finished', () => {
+    expect(core(applyEvent(queued(), ev.signalReceived, t1))).toEqual(core(queued()));
+    for (const status of ['succeeded', 'failed', 'cancelled'] as const) {
+      illegal(() => applyEvent(inStatus[status](), ev.signalReceived, t1));
+    }
   });
 });
 

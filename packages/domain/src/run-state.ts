@@ -36,8 +36,15 @@ export interface RunState {
   finishedAt: Date | null;
   output: unknown;
   error: ErrorInfo | null;
-  /** When a suspended execution (durable sleep, step retry backoff) should be resumed. */
+  /** When a suspended execution (durable sleep, step retry backoff, a signal wait's timeout) should be resumed. */
   wakeAt: Date | null;
+  /** The signal a suspended execution waits for, with the JSON Schema its data must match; null when none. */
+  waiting: SignalWait | null;
+}
+
+export interface SignalWait {
+  signal: string;
+  schema?: unknown;
 }
 
 const inRunning: readonly RunStatus[] = ['running'];
@@ -51,6 +58,11 @@ const allowedIn: Record<EventType, readonly RunStatus[]> = {
   'run.started': ['queued', 'running'],
   'run.output': inRunning,
   'run.sleeping': inRunning,
+  'run.waiting': inRunning,
+  // Kept from the start: a signal sent before the run waits is consumed by its next wait of that name.
+  'signal.received': ['queued', 'running'],
+  'signal.consumed': inRunning,
+  'signal.timed_out': inRunning,
   'run.cancel_requested': inRunning,
   'run.succeeded': inRunning,
   'run.failed': inRunning,
@@ -66,7 +78,8 @@ const allowedIn: Record<EventType, readonly RunStatus[]> = {
  * What an event of each type is to the run. `lifecycle` events change its status or its cancel request (what the
  * cross-run feed carries). The others are recorded inside an execution, accepted only while running, and change
  * neither: `inert` ones leave a running run's projection as it is, `execution` ones may set its wake-up time
- * (`step.failed` only when it schedules a retry). A record over every event type, so a new type must be
+ * (`step.failed` only when it schedules a retry) or what it waits for (`signal.received`, which alone is also
+ * accepted while queued, ends the wait it matches). A record over every event type, so a new type must be
  * classified here.
  */
 const eventRole: Record<EventType, 'lifecycle' | 'execution' | 'inert'> = {
@@ -74,6 +87,10 @@ const eventRole: Record<EventType, 'lifecycle' | 'execution' | 'inert'> = {
   'run.started': 'lifecycle',
   'run.output': 'inert',
   'run.sleeping': 'execution',
+  'run.waiting': 'execution',
+  'signal.received': 'execution',
+  'signal.consumed': 'inert',
+  'signal.timed_out': 'inert',
   'run.cancel_requested': 'lifecycle',
   'run.succeeded': 'lifecycle',
   'run.failed': 'lifecycle',
@@ -109,6 +126,7 @@ export function initialRunState(): RunState {
     output: null,
     error: null,
     wakeAt: null,
+    waiting: null,
   };
 }
 
@@ -124,14 +142,21 @@ export function projectEvent(state: RunState, event: NewEvent, at: Date): RunSta
     status: terminalEventStatus[type],
     finishedAt: at,
     wakeAt: null,
+    waiting: null,
   });
   switch (event.type) {
     case 'run.created':
       return initialRunState();
     case 'run.started':
-      return { ...state, status: 'running', attempts: state.attempts + 1, startedAt: state.startedAt ?? at, wakeAt: null };
+      return { ...state, status: 'running', attempts: state.attempts + 1, startedAt: state.startedAt ?? at, wakeAt: null, waiting: null };
     case 'run.sleeping':
       return { ...state, wakeAt: new Date(event.data.until) };
+    case 'run.waiting': {
+      const { signal, until, schema } = event.data;
+      return { ...state, wakeAt: until ? new Date(until) : null, waiting: schema === undefined ? { signal } : { signal, schema } };
+    }
+    case 'signal.received':
+      return state.waiting?.signal === event.data.signal ? { ...state, wakeAt: null, waiting: null } : state;
     case 'step.failed':
       return event.data.retryAt === undefined ? state : { ...state, wakeAt: new Date(event.data.retryAt) };
     case 'run.cancel_requested':
@@ -148,6 +173,8 @@ export function projectEvent(state: RunState, event: NewEvent, at: Date): RunSta
     case 'step.started':
     case 'step.chunk':
     case 'step.completed':
+    case 'signal.consumed':
+    case 'signal.timed_out':
       return state;
     default:
       return assertNever(event);

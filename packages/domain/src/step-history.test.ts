@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NewEvent, RunEvent } from './events.js';
-import { foldStepHistory, stepHistory } from './step-history.js';
+import { foldStepHistory, nextUnconsumedSignal, stepHistory } from './step-history.js';
 
 const runId = '00000000-0000-4000-8000-000000000001';
 const boom = { name: 'Error', message: 'boom' };
@@ -10,6 +10,29 @@ const at = (second: number) => new Date(Date.UTC(2030, 0, 1, 0, 0, second));
 function log(events: NewEvent[]): RunEvent[] {
   return events.map((event, i) => ({ ...event, runId, seq: i + 1, createdAt: at(i + 1) }));
 }
+
+describe('signal waits in the history', () => {
+  it('records waits and their outcomes, and hands out received signals oldest first, each once', () => {
+    const history = foldStepHistory(
+      log([
+        { type: 'run.created', data: { workflow: 'wf', input: null } },
+        { type: 'signal.received', data: { signal: 'go', data: 1 } },
+        { type: 'signal.received', data: { signal: 'stop', data: 2 } },
+        { type: 'signal.received', data: { signal: 'go', data: 3 } },
+        { type: 'signal.consumed', data: { wait: 'wait:0', signal: 'go', seq: 2 } },
+        { type: 'run.waiting', data: { wait: 'wait:1', signal: 'go', until: at(30).toISOString() } },
+        { type: 'run.waiting', data: { wait: 'wait:2', signal: 'late' } },
+        { type: 'signal.timed_out', data: { wait: 'wait:1', signal: 'go' } },
+      ]),
+    );
+    expect(history.waits.get('wait:0')).toEqual({ signal: 'go', until: null, outcome: { kind: 'consumed', seq: 2 } });
+    expect(history.waits.get('wait:1')).toEqual({ signal: 'go', until: at(30), outcome: { kind: 'timed_out' } });
+    expect(history.waits.get('wait:2')).toEqual({ signal: 'late', until: null, outcome: null });
+    expect(nextUnconsumedSignal(history, 'go')).toEqual({ seq: 4, signal: 'go', data: 3 });
+    expect(nextUnconsumedSignal(history, 'stop')?.seq).toBe(3);
+    expect(nextUnconsumedSignal(history, 'late')).toBeUndefined();
+  });
+});
 
 describe('step history', () => {
   it('follows a step through a scheduled retry to completion, summing the attempts’ time and counting chunks', () => {

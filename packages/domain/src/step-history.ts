@@ -28,15 +28,44 @@ export interface StepState {
   chunks: number;
 }
 
-/** A run's execution history: its steps in the order they first started, and its durable timers. */
+/** A signal wait as the log records it: when it times out, and how it ended once it has. */
+export interface SignalWaitState {
+  signal: string;
+  until: Date | null;
+  outcome: { kind: 'consumed'; seq: number } | { kind: 'timed_out' } | null;
+}
+
+export interface ReceivedSignal {
+  seq: number;
+  signal: string;
+  data: unknown;
+}
+
+/** A run's execution history: its steps in the order they first started, its durable timers and signal waits. */
 export interface StepHistory {
   steps: Map<string, StepState>;
   /** Durable timers started, by name, with their wake-up time. */
   sleeps: Map<string, Date>;
+  /** Signal waits, by wait name. */
+  waits: Map<string, SignalWaitState>;
+  /** Signals received, by seq (arrival order). */
+  signals: Map<number, ReceivedSignal>;
+  /** Seqs of the received signals a wait has consumed. */
+  consumed: Set<number>;
 }
 
 export function emptyStepHistory(): StepHistory {
-  return { steps: new Map(), sleeps: new Map() };
+  return { steps: new Map(), sleeps: new Map(), waits: new Map(), signals: new Map(), consumed: new Set() };
+}
+
+/** The earliest received signal named `signal` no wait has consumed yet, if any. */
+export function nextUnconsumedSignal(history: StepHistory, signal: string): ReceivedSignal | undefined {
+  let next: ReceivedSignal | undefined;
+  for (const received of history.signals.values()) {
+    if (received.signal !== signal || history.consumed.has(received.seq)) continue;
+    if (!next || received.seq < next.seq) next = received;
+  }
+  return next;
 }
 
 /**
@@ -110,6 +139,28 @@ export function applyStepEvent(history: StepHistory, event: RunEvent): StepHisto
     case 'run.sleeping':
       history.sleeps.set(event.data.name, new Date(event.data.until));
       break;
+    case 'run.waiting': {
+      const { wait, signal, until } = event.data;
+      history.waits.set(wait, { signal, until: until ? new Date(until) : null, outcome: null });
+      break;
+    }
+    case 'signal.received':
+      history.signals.set(event.seq, { seq: event.seq, signal: event.data.signal, data: event.data.data });
+      break;
+    case 'signal.consumed': {
+      const { wait, signal, seq } = event.data;
+      history.consumed.add(seq);
+      const state = history.waits.get(wait);
+      if (state) state.outcome = { kind: 'consumed', seq };
+      // A wait that found its signal already received consumes it without recording run.waiting first.
+      else history.waits.set(wait, { signal, until: null, outcome: { kind: 'consumed', seq } });
+      break;
+    }
+    case 'signal.timed_out': {
+      const state = history.waits.get(event.data.wait);
+      if (state) state.outcome = { kind: 'timed_out' };
+      break;
+    }
     case 'run.retried':
       // A new retry budget; completed steps keep their output.
       for (const step of history.steps.values()) Object.assign(step, { attemptsInBudget: 0, retryAt: null });

@@ -1,10 +1,16 @@
 import {
   ConcurrencyError,
   defaults,
+  isTerminal,
+  parseWith,
+  signalKey,
+  signalNameSchema,
   RunNotFoundError,
   RunStatusConflictError,
   stepHistory,
+  ValidationError,
   type RunEvent,
+  type ValidationIssue,
   type StepSummary,
   type TraceContext,
 } from '@runstream/domain';
@@ -13,6 +19,7 @@ import type { Runtime } from '@runstream/runtime';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createDispatcher } from './dispatcher.js';
+import { checkSignalData } from './signal-data.js';
 import { ShutdownSignal } from './signals.js';
 import { createExecutor } from './executor.js';
 import { createInstanceRegistry, type Instance } from './instances.js';
@@ -59,6 +66,25 @@ export interface StartRunInput {
   idempotencyKey?: string;
   /** The creating request's W3C Trace Context: the run's spans join its trace. */
   trace?: TraceContext;
+  /** The run starting this one (`ctx.startChild`). */
+  parentRunId?: string;
+  /**
+   * Runs that must succeed first: the run stays queued until they have; if one fails or is cancelled, so is this
+   * one (the reason names it). An id that names no run is a ValidationError on `after[i]`.
+   */
+  after?: string[];
+}
+
+export interface SendSignalInput {
+  data: unknown;
+  /** Delivery is exactly-once per key and run: a repeat is accepted and changes nothing. */
+  idempotencyKey?: string;
+}
+
+export interface SignalDelivery {
+  run: Run;
+  /** The seq of the `signal.received` event; null when the key had already delivered it. */
+  seq: number | null;
 }
 
 export type Engine = ReturnType<typeof createEngine>;
@@ -91,6 +117,45 @@ export function createEngine(config: EngineConfig) {
     createDispatcher(runtime.store, queue, runtime.clock, telemetry.tracing ? traceOf : undefined),
   );
 
+  /** Validates the input against the workflow's schema, then creates the run (idempotently, with a key). */
+  async function startRun({ workflow, input, idempotencyKey, trace, parentRunId, after = [] }: StartRunInput) {
+    const definition = workflows.require(workflow);
+    const parsed = workflows.parseInput(workflow, input);
+    const concurrencyKey = workflows.concurrencyKey(workflow, parsed);
+    const statuses = await runtime.runs.statuses(after);
+    const unknown = after.flatMap((id, i) => (statuses.has(id) ? [] : [{ field: `after[${i}]`, message: `no run ${id}` }]));
+    if (unknown.length > 0) throw new ValidationError(unknown as [ValidationIssue, ...ValidationIssue[]]);
+    const result = await runtime.runs.create({
+      workflow,
+      input,
+      workflowVersion: definition.version,
+      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+      ...(concurrencyKey === undefined ? {} : { concurrencyKey }),
+      ...(trace === undefined ? {} : { trace }),
+      ...(parentRunId === undefined ? {} : { parentRunId }),
+      ...(after.length > 0 ? { after } : {}),
+    });
+    // A dependency that already failed cancels the run now; one that ends later, when it does (the dispatcher).
+    if (result.created && after.length > 0 && !(await dependenciesMet(result.run))) {
+      return { ...result, run: await requireRun(result.run.id) };
+    }
+    return result;
+  }
+
+  async function dependenciesMet(run: Run): Promise<boolean> {
+    const statuses = await runtime.runs.statuses(run.after);
+    const blocker = run.after.find((id) => statuses.get(id) === 'failed' || statuses.get(id) === 'cancelled');
+    if (blocker) {
+      await transition(run.id, (current) =>
+        current.status === 'queued'
+          ? [{ type: 'run.cancelled', data: { reason: `dependency ${blocker} ${statuses.get(blocker)}` } }]
+          : null,
+      );
+      return false;
+    }
+    return run.after.every((id) => statuses.get(id) === 'succeeded');
+  }
+
   let draining = false;
   const executor = createExecutor({
     runtime,
@@ -101,6 +166,10 @@ export function createEngine(config: EngineConfig) {
     leaseMs,
     telemetry,
     draining: () => draining,
+    dependenciesMet,
+    async startChildRun(parentRunId, workflow, input, idempotencyKey) {
+      return (await startRun({ workflow, input, idempotencyKey, parentRunId })).run.id;
+    },
     onError,
   });
 
@@ -125,22 +194,6 @@ export function createEngine(config: EngineConfig) {
     }
   }
 
-  /** Validates the input against the workflow's schema, then creates the run (idempotently, with a key). */
-  /** Validates the input against the workflow's schema, then creates the run (idempotently, with a key). */
-  async function startRun({ workflow, input, idempotencyKey, trace }: StartRunInput) {
-    const definition = workflows.require(workflow);
-    const parsed = workflows.parseInput(workflow, input);
-    const concurrencyKey = workflows.concurrencyKey(workflow, parsed);
-    return runtime.runs.create({
-      workflow,
-      input,
-      workflowVersion: definition.version,
-      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-      ...(concurrencyKey === undefined ? {} : { concurrencyKey }),
-      ...(trace === undefined ? {} : { trace }),
-    });
-  }
-
   const schedules = createSchedules({
     store: runtime.store,
     clock: runtime.clock,
@@ -150,6 +203,19 @@ export function createEngine(config: EngineConfig) {
     onError,
   });
 
+  /** Cancels the unfinished runs `parentRunId` started (each cascading to its own children). */
+  async function cancelChildren(parentRunId: string): Promise<void> {
+    let cursor: string | undefined;
+    do {
+      const page = await runtime.runs.list({ parentRunId, status: ['queued', 'running'], limit: 200, ...(cursor ? { cursor } : {}) });
+      for (const child of page.runs) await engine.cancelRun(child.id).catch((error: unknown) => {
+        // A child that finished meanwhile cannot be cancelled: nothing to do.
+        if (!(error instanceof RunStatusConflictError)) throw error;
+      });
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+
   let sweepTimer: NodeJS.Timeout | null = null;
   let sweeping: Promise<unknown> = Promise.resolve();
   async function housekeeping() {
@@ -158,7 +224,7 @@ export function createEngine(config: EngineConfig) {
     await sweep();
   }
 
-  return {
+  const engine = {
     instanceId,
     workflows,
     /** Histograms of the runs and steps this engine executed (Prometheus exposition: the API's `/metrics`). */
@@ -170,8 +236,8 @@ export function createEngine(config: EngineConfig) {
      * Cancels a run: a queued one at once, a running one by asking its execution to stop (its signal aborts and
      * it ends `cancelled`). Cancelling a cancelled run is harmless; a succeeded or failed one is a conflict.
      */
-    cancelRun(id: string): Promise<Run> {
-      return transition(id, (run) => {
+    async cancelRun(id: string): Promise<Run> {
+      const cancelled = await transition(id, (run) => {
         switch (run.status) {
           case 'queued':
             return [{ type: 'run.cancelled', data: { reason: 'cancelled before it started' } }];
@@ -183,6 +249,41 @@ export function createEngine(config: EngineConfig) {
             throw new RunStatusConflictError(id, run.status, 'cancel');
         }
       });
+      await cancelChildren(id);
+      return cancelled;
+    },
+
+    /**
+     * Delivers a signal to a run as a `signal.received` event, kept until a wait of that name takes it. While
+     * the run waits for `signal`, the data is checked against the JSON Schema the wait recorded; the append is
+     * guarded by the seq that check saw, so a wait recorded meanwhile makes it check again. A finished run is a
+     * conflict.
+     */
+    async sendSignal(id: string, signal: string, { data, idempotencyKey }: SendSignalInput): Promise<SignalDelivery> {
+      parseWith(signalNameSchema, signal, 'name');
+      // A child run's end is delivered to its parent under `child:<id>`; nobody else may send that.
+      if (signal.startsWith('child:')) throw new ValidationError([{ field: 'name', message: 'the child: prefix is reserved for child runs' }]);
+      for (;;) {
+        const run = await requireRun(id);
+        if (isTerminal(run.status)) throw new RunStatusConflictError(id, run.status, 'signal');
+        if (run.waiting?.signal === signal) checkSignalData(run.waiting.schema, data);
+        try {
+          const result = await runtime.eventLog.append(
+            id,
+            [
+              {
+                type: 'signal.received',
+                data: { signal, data: data ?? null, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
+                ...(idempotencyKey === undefined ? {} : { key: signalKey(idempotencyKey) }),
+              },
+            ],
+            { expectedSeq: run.lastSeq },
+          );
+          return { run: await requireRun(id), seq: result.events[0]?.seq ?? null };
+        } catch (error) {
+          if (!(error instanceof ConcurrencyError)) throw error;
+        }
+      }
     },
 
     /** Sends a failed run back to the queue; completed steps keep their outputs, the failed step runs again. */
@@ -263,4 +364,5 @@ export function createEngine(config: EngineConfig) {
       await queue.close();
     },
   };
+  return engine;
 }

@@ -1,5 +1,5 @@
 import { foldStepHistory, isTerminal, LeaseLostError, type RunEvent } from '@runstream/domain';
-import type { EventLog, Leases } from '@runstream/store';
+import type { EventLog, Leases, Run } from '@runstream/store';
 import type { Runtime } from '@runstream/runtime';
 import { RunCancelledSignal, ShutdownSignal, StepFailedError, Suspension } from './signals.js';
 import { createWorkflowContext, errorInfo, toJson } from './workflow-context.js';
@@ -18,6 +18,13 @@ export interface ExecutorConfig {
   telemetry: EngineTelemetry;
   /** Whether the engine is shutting down (steps stop starting; runs are handed off). */
   draining(): boolean;
+  /** Creates a run as `parentRunId`'s child, idempotently under `idempotencyKey`; resolves with its id. */
+  startChildRun(parentRunId: string, workflow: string, input: unknown, idempotencyKey: string): Promise<string>;
+  /**
+   * Whether a queued run's `after` dependencies all succeeded; when one failed or was cancelled, the run is
+   * cancelled (naming it) and this is false.
+   */
+  dependenciesMet(run: Run): Promise<boolean>;
   onError(error: unknown, where: string): void;
 }
 
@@ -45,6 +52,7 @@ export function createExecutor(config: ExecutorConfig) {
   async function handle(job: RunJob): Promise<void> {
     const run = await runtime.runs.get(job.runId);
     if (!run || isTerminal(run.status)) return;
+    if (run.status === 'queued' && run.after.length > 0 && !(await config.dependenciesMet(run))) return;
     const workflow = workflows.get(run.workflow);
     if (!workflow) {
       config.onError(new Error(`run ${run.id}: workflow ${run.workflow} is not registered on this worker`), 'executor');
@@ -135,10 +143,12 @@ export function createExecutor(config: ExecutorConfig) {
     try {
       // Replay needs step outcomes and timers, not the (possibly huge) stream of chunks and outputs.
       const events: RunEvent[] = [];
+      let historySeq = 0;
       const run = await own(
         async () => {
           for await (const event of eventLog.readStream(runId)) {
             if (event.type !== 'step.chunk' && event.type !== 'run.output') events.push(event);
+            historySeq = event.seq;
           }
           return runtime.runs.get(runId);
         },
@@ -166,6 +176,8 @@ export function createExecutor(config: ExecutorConfig) {
         draining: config.draining,
         history: foldStepHistory(events),
         telemetry: execution,
+        historySeq,
+        startChildRun: (childWorkflow, input, key) => config.startChildRun(runId, childWorkflow, input, key),
       });
       try {
         const output = await execution.within(() => workflow.run(context, workflow.input.parse(run.input)));

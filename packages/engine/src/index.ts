@@ -1,8 +1,12 @@
-export { createEngine, type Engine, type EngineConfig, type StartRunInput } from './engine.js';
+export { createEngine, type Engine, type EngineConfig, type SendSignalInput, type SignalDelivery, type StartRunInput } from './engine.js';
 export {
   defineWorkflow,
+  ChildRunFailedError,
   NonRetryableError,
+  SignalTimeoutError,
+  type ChildRun,
   StepTimeoutError,
+  type SignalWaitOptions,
   type BackoffOptions,
   type StepContext,
   type StepOptions,

@@ -2,11 +2,11 @@ import type { ErrorInfo } from '@runstream/domain';
 
 // Errors thrown to unwind a workflow function and the execution running it; the executor decides what each means.
 
-/** Unwinds the workflow function when the execution suspends (durable sleep, step backoff) or hands off. */
+/** Unwinds the workflow function when the execution suspends (durable sleep, step backoff, signal wait) or hands off. */
 export class Suspension extends Error {
   override name = 'Suspension';
   constructor(
-    readonly reason: 'sleep' | 'retry' | 'handoff',
+    readonly reason: 'sleep' | 'retry' | 'signal' | 'handoff',
     /** Whether the lease was already given up by the append that suspended the run. */
     readonly released: boolean,
   ) {

@@ -1,8 +1,15 @@
 import {
+  applyStepEvent,
   backoffDelay,
+  childOutcomeSchema,
+  childSignalName,
   chunkKey,
+  ConcurrencyError,
   defaults,
   LeaseLostError,
+  nextUnconsumedSignal,
+  parseWith,
+  signalNameSchema,
   type Clock,
   type ErrorInfo,
   type EventData,
@@ -10,10 +17,13 @@ import {
   type StepHistory,
 } from '@runstream/domain';
 import type { EventLog } from '@runstream/store';
+import { z } from 'zod';
 import { StepFailedError, Suspension } from './signals.js';
 import type { ExecutionTelemetry } from './telemetry.js';
 import {
+  ChildRunFailedError,
   NonRetryableError,
+  SignalTimeoutError,
   StepTimeoutError,
   type StepContext,
   type StepOptions,
@@ -54,6 +64,10 @@ export interface ExecutionDeps {
   history: StepHistory;
   /** The execution's span and metrics: each step attempt gets a span and a duration. */
   telemetry: ExecutionTelemetry;
+  /** The last seq the replay read `history` up to. */
+  historySeq: number;
+  /** Creates a child run (idempotently under `idempotencyKey`); resolves with its id. */
+  startChildRun(workflow: string, input: unknown, idempotencyKey: string): Promise<string>;
 }
 
 /**
@@ -65,9 +79,27 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
   const seenSteps = new Set<string>();
   let emitted = 0;
   let sleeps = 0;
+  let waits = 0;
+  let children = 0;
+  let readUpTo = deps.historySeq;
 
   const append = (events: NewEvent[], release = false) =>
     eventLog.append(runId, events, { fence: { token, release } });
+
+  /** Folds signals received since the replay read the log; returns the last seq read. */
+  async function readNewSignals(): Promise<number> {
+    for await (const event of eventLog.readStream(runId, { fromSeq: readUpTo + 1 })) {
+      if (event.type === 'signal.received') applyStepEvent(history, event);
+      readUpTo = event.seq;
+    }
+    return readUpTo;
+  }
+
+  /** Appends this execution's own signal events and folds them, so a later wait in it sees what this one took. */
+  async function appendSignalEvent(event: NewEvent) {
+    const result = await append([event]);
+    for (const written of result.events) applyStepEvent(history, written);
+  }
 
   function throwIfAborted() {
     if (signal.aborted) throw signal.reason;
@@ -112,7 +144,7 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
     }
   }
 
-  return {
+  const context: WorkflowContext = {
     runId,
     signal,
 
@@ -182,5 +214,78 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
       await append([{ type: 'run.sleeping', data: { name, until: wakeAt } }], true);
       throw new Suspension('sleep', true);
     },
+
+    async waitForSignal(signal, options = {}) {
+      throwIfAborted();
+      parseWith(signalNameSchema, signal, 'signal');
+      const { schema, timeoutMs } = options;
+      const wait = `wait:${waits++}`;
+      const result = (data: unknown) => (schema ? parseWith(schema, data, 'data') : data) as never;
+      const recorded = history.waits.get(wait);
+      if (recorded && recorded.signal !== signal) {
+        throw new NonRetryableError(`${wait} waited for signal ${recorded.signal}, now for ${signal}: the workflow changed`);
+      }
+      if (recorded?.outcome?.kind === 'consumed') return result(history.signals.get(recorded.outcome.seq)?.data);
+      if (recorded?.outcome?.kind === 'timed_out') throw new SignalTimeoutError(signal, timeoutMs);
+
+      // A replayed wait keeps the timeout it was first recorded with.
+      const until =
+        recorded?.until ??
+        (timeoutMs === undefined ? null : new Date(clock.now().getTime() + Math.max(0, timeoutMs)));
+      const jsonSchema = schema ? (z.toJSONSchema(schema, { unrepresentable: 'any', io: 'input' }) as Json) : undefined;
+      for (;;) {
+        const seenSeq = await readNewSignals();
+        const received = nextUnconsumedSignal(history, signal);
+        if (received) {
+          await appendSignalEvent({
+            type: 'signal.consumed',
+            data: { wait, signal, seq: received.seq },
+            key: `consume:${wait}`,
+          });
+          return result(received.data);
+        }
+        if (until && until <= clock.now()) {
+          await appendSignalEvent({ type: 'signal.timed_out', data: { wait, signal }, key: `timeout:${wait}` });
+          throw new SignalTimeoutError(signal, timeoutMs);
+        }
+        try {
+          // Guarded by the last seq read: a signal appended since then makes this fail, and the loop takes it.
+          await eventLog.append(
+            runId,
+            [
+              {
+                type: 'run.waiting',
+                data: {
+                  wait,
+                  signal,
+                  ...(until ? { until: until.toISOString() } : {}),
+                  ...(jsonSchema === undefined ? {} : { schema: jsonSchema }),
+                },
+              },
+            ],
+            { fence: { token, release: true }, expectedSeq: seenSeq },
+          );
+        } catch (error) {
+          if (error instanceof ConcurrencyError) continue;
+          throw error;
+        }
+        throw new Suspension('signal', true);
+      }
+    },
+
+    async startChild(workflow, input) {
+      const name = `child:${children++}`;
+      const workflowName = typeof workflow === 'string' ? workflow : workflow.name;
+      const childRunId = await context.step(name, () => deps.startChildRun(workflowName, input, `${runId}:${name}`));
+      return {
+        runId: childRunId,
+        async result() {
+          const outcome = await context.waitForSignal(childSignalName(childRunId), { schema: childOutcomeSchema });
+          if (outcome.status !== 'succeeded') throw new ChildRunFailedError(childRunId, outcome.status, outcome.error ?? null);
+          return outcome.output as never;
+        },
+      };
+    },
   };
+  return context;
 }

@@ -1,3 +1,4 @@
+import type { ErrorInfo } from '@runstream/domain';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
@@ -42,6 +43,39 @@ export interface WorkflowContext {
   emit(data: unknown): Promise<void>;
   /** A durable timer: the execution suspends and a delayed job resumes the run; no worker is held. */
   sleep(ms: number): Promise<void>;
+  /**
+   * Waits for a signal named `name` (sent with `POST /api/runs/{id}/signals/{name}`) and returns its data,
+   * parsed with `schema`. A signal that arrived earlier and no wait took yet is taken at once (oldest first);
+   * otherwise the execution suspends, holding no worker, until one arrives. After `timeoutMs` it throws
+   * SignalTimeoutError. Which signal a wait took is recorded, so a replay returns the same data.
+   */
+  waitForSignal<S extends z.ZodType = z.ZodType<unknown>>(name: string, options?: SignalWaitOptions<S>): Promise<z.output<S>>;
+  /**
+   * Starts a run of `workflow` as this run's child, durably: the child's id is recorded as a step (`child:0`,
+   * `child:1`, … in call order) and the run is created under an idempotency key derived from it, so a replay
+   * never starts a second one. `handle.result()` suspends this run, holding no worker, until the child ends.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a definition with any input schema
+  startChild<W extends WorkflowDefinition<any, any>>(
+    workflow: W | string,
+    input: W extends WorkflowDefinition<infer S, unknown> ? z.input<S> : unknown,
+  ): Promise<ChildRun<W extends WorkflowDefinition<z.ZodType, infer O> ? O : unknown>>;
+}
+
+export interface ChildRun<O> {
+  runId: string;
+  /** The child's output once it succeeds; ChildRunFailedError when it fails or is cancelled. */
+  result(): Promise<O>;
+}
+
+export interface SignalWaitOptions<S extends z.ZodType> {
+  /**
+   * The signal's data must match it: while the run waits, the API refuses data that does not (400 naming the
+   * field), and a signal sent before the wait that does not match fails the wait with a ValidationError.
+   */
+  schema?: S;
+  /** How long to wait before SignalTimeoutError; without it the run waits until a signal comes. */
+  timeoutMs?: number;
 }
 
 export interface WorkflowDefinition<S extends z.ZodType = z.ZodType, O = unknown, N extends string = string> {
@@ -100,5 +134,28 @@ export class StepTimeoutError extends Error {
     readonly timeoutMs: number,
   ) {
     super(`step ${step} timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** Thrown by a child handle's `result()` when the child run failed or was cancelled. */
+export class ChildRunFailedError extends Error {
+  override name = 'ChildRunFailedError';
+  constructor(
+    readonly childRunId: string,
+    readonly status: string,
+    readonly error: ErrorInfo | null,
+  ) {
+    super(`child run ${childRunId} ${status}${error ? `: ${error.message}` : ''}`);
+  }
+}
+
+/** Thrown by `ctx.waitForSignal` when its timeout passes before a signal of its name arrives. */
+export class SignalTimeoutError extends Error {
+  override name = 'SignalTimeoutError';
+  constructor(
+    readonly signal: string,
+    readonly timeoutMs: number | undefined,
+  ) {
+    super(`no signal ${JSON.stringify(signal)} arrived within ${timeoutMs ?? '?'} ms`);
   }
 }

@@ -15,8 +15,8 @@ export type LeaseOutcome =
   | { kind: 'finished' }
   /** Another execution holds an unexpired lease; if it dies, the sweeper re-dispatches after expiry. */
   | { kind: 'held' }
-  /** The run is suspended until `wakeAt`; a delayed job is due then. */
-  | { kind: 'suspended'; wakeAt: Date }
+  /** The run is suspended until `wakeAt` (a delayed job is due then), or, when null, until a signal arrives. */
+  | { kind: 'suspended'; wakeAt: Date | null }
   /** The workflow's concurrency limit (or its key's) is reached across all workers; `reason` is recorded on the run. */
   | { kind: 'throttled'; reason: string };
 
@@ -74,6 +74,7 @@ interface LeaseRow extends Record<string, unknown> {
   lease_owner: string | null;
   lease_expires_at: string | null;
   wake_at: string | null;
+  waiting: unknown;
   cancel_requested: boolean;
 }
 
@@ -83,7 +84,8 @@ export function createLeases({ db, clock }: StoreContext): Leases {
       return db.transaction(async (tx) => {
         const now = clock.now();
         const [run] = await tx.execute<LeaseRow>(sql`
-          select status, workflow, concurrency_key, waiting_reason, lease_owner, lease_expires_at::text, wake_at::text, cancel_requested
+          select status, workflow, concurrency_key, waiting_reason, lease_owner, lease_expires_at::text, wake_at::text, waiting,
+            cancel_requested
           from runs where id = ${runId}`);
         if (!run) return { kind: 'missing' };
         if (run.status !== 'queued' && run.status !== 'running') return { kind: 'finished' };
@@ -92,6 +94,8 @@ export function createLeases({ db, clock }: StoreContext): Leases {
         if (run.wake_at !== null && new Date(run.wake_at) > now && !run.cancel_requested) {
           return { kind: 'suspended', wakeAt: new Date(run.wake_at) };
         }
+        // A run waiting for a signal without a timeout is woken by that signal (which clears `waiting`).
+        if (run.waiting !== null && run.wake_at === null && !run.cancel_requested) return { kind: 'suspended', wakeAt: null };
         // The run waits (queued, or suspended-and-woken) with the reason recorded, so the API can show it.
         const throttle = async (reason: string): Promise<LeaseOutcome> => {
           if (run.waiting_reason !== reason) {

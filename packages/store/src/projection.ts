@@ -1,4 +1,4 @@
-import type { ErrorInfo, RunState, RunStatus } from '@runstream/domain';
+import type { ErrorInfo, RunState, RunStatus, SignalWait } from '@runstream/domain';
 
 /** The projection columns of a `runs` row as raw SQL returns them. */
 export type ProjectionRow = {
@@ -12,6 +12,7 @@ export type ProjectionRow = {
   output: unknown;
   error: ErrorInfo | null;
   wake_at: string | Date | null;
+  waiting: SignalWait | null;
 };
 
 const toDate = (value: string | Date | null) => (value === null ? null : new Date(value));
@@ -27,5 +28,6 @@ export function stateFromRow(row: ProjectionRow): RunState {
     output: row.output,
     error: row.error,
     wakeAt: toDate(row.wake_at),
+    waiting: row.waiting,
   };
 }

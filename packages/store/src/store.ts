@@ -20,6 +20,7 @@ import { countEventsAppended, countRunsByStatus, measureOutboxBacklog } from './
 import { sendNotification } from './notifications.js';
 import { claimOutboxBatch, type ClaimedOutboxBatch } from './outbox.js';
 import { createRun, type CreateRunInput } from './runs/create.js';
+import { findQueuedDependents, getRunStatuses } from './runs/dependencies.js';
 import { getRun, getRunByIdempotencyKey, getSuspendedWakeAt } from './runs/get.js';
 import { listRuns, type ListRunsFilter } from './runs/list.js';
 import { findStrandedRuns } from './sweeps.js';
@@ -62,6 +63,8 @@ export function createStore(context: StoreContext) {
       getByIdempotencyKey: (key: string) => getRunByIdempotencyKey(context, key),
       list: (filter?: ListRunsFilter) => listRuns(context, filter),
       suspendedWakeAt: (id: string) => getSuspendedWakeAt(context, id),
+      statuses: (ids: readonly string[]) => getRunStatuses(context, ids),
+      queuedDependents: (runId: string) => findQueuedDependents(context, runId),
     },
     leases: createLeases(context),
     instances: {

@@ -9,7 +9,7 @@ export interface StrandedRun {
 
 /**
  * Runs nobody is working on that should be: leases that expired (crashed or partitioned workers), suspended
- * runs whose wake-up is overdue by `overdueMs`, runs handed off or queued whose job was lost. Up to `limit` of
+ * runs whose wake-up is overdue by `overdueMs` (not those waiting for a signal without a timeout), runs handed off or queued whose job was lost. Up to `limit` of
  * each kind.
  *
  * A job can be lost with the worker that took it: it stays active until the queue's stall check (30 s and more),
@@ -33,6 +33,8 @@ export async function findStrandedRuns(
     union all
     (select id, id || '-resume-' || last_seq || '-' || ${window(sql`coalesce(wake_at, updated_at)`)} as job_id from runs
       where status = 'running' and lease_owner is null and coalesce(wake_at, updated_at) < ${overdue}::timestamptz
+        -- A run waiting for a signal without a timeout is not stranded: the signal wakes it.
+        and not (waiting is not null and wake_at is null)
       limit ${limit})
     union all
     -- In the first window, the dispatcher's own job id for a queued run, so a job still waiting in the queue

@@ -8,4 +8,6 @@ export {
 export { gate, outline, startedBy, type Gate } from './facts.js';
 export { oneStepWorkflow } from './one-step-workflow.js';
 export { sleepWorkflow } from './sleep-workflow.js';
+export { signalWorkflow } from './signal-workflow.js';
+export { childWorkflow, parentWorkflow } from './child-workflows.js';
 export { crashChunk, crashStepOutput, crashWorkflow } from './crash-workflow.js';

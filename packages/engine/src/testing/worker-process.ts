@@ -1,6 +1,6 @@
 /**
- * A worker node as its own process, for the crash-recovery test: a runtime, a BullMQ queue and an engine executing
- * `crashWorkflow`, configured from the environment. Prints `ready` once it consumes jobs; the test SIGKILLs it.
+ * A worker node as its own process, for the crash tests: a runtime, a BullMQ queue and an engine executing
+ * `crashWorkflow` and `signalWorkflow`, configured from the environment. Prints `ready` once it consumes jobs; the test SIGKILLs it.
  *
  *   node --import tsx packages/engine/src/testing/worker-process.ts
  *
@@ -13,6 +13,7 @@ import { createRuntime } from '@runstream/runtime';
 import { createEngine } from '../engine.js';
 import { defineSchedule, type ScheduleDefinition } from '../schedules.js';
 import { crashWorkflow } from './crash-workflow.js';
+import { signalWorkflow } from './signal-workflow.js';
 
 function env(name: string, fallback?: string): string {
   const value = process.env[name] ?? fallback;
@@ -45,7 +46,7 @@ const queue = createBullQueue({
 const engine = createEngine({
   runtime,
   queue,
-  workflows: [crashWorkflow],
+  workflows: [crashWorkflow, signalWorkflow],
   leaseMs: Number(env('LEASE_MS', '1000')),
   sweepIntervalMs: Number(env('SWEEP_INTERVAL_MS', '300')),
   concurrency: Number(env('CONCURRENCY', '8')),

@@ -87,7 +87,7 @@ async function appendNeutral(
           ${releasedLease(fence?.release === true)}
         where id = ${runId} and status = 'running' and exists (select from append_lock) ${fenceHolds(fence)}
         returning id, last_seq - ${events.length} as base_seq, status, last_seq, attempts, retries,
-          cancel_requested, started_at, finished_at, output, error, wake_at
+          cancel_requested, started_at, finished_at, output, error, wake_at, waiting
       ), ${eventWrites({ source: 'locked_run', events, at })}
       select * from locked_run`);
     return row ? written(context, runId, events, row.base_seq, at, stateFromRow(row)) : null;
@@ -126,7 +126,7 @@ export async function appendEvents(
       ProjectionRow & { existing_keys: string[]; lease_token: number; lease_owner: string | null }
     >(sql`
       select status, last_seq, attempts, retries, cancel_requested, started_at, finished_at, output, error,
-        wake_at, lease_token, lease_owner,
+        wake_at, waiting, lease_token, lease_owner,
         ${
           keys.length === 0
             ? sql`'{}'::text[]`
@@ -163,6 +163,7 @@ export async function appendEvents(
           output = ${state.output === null ? null : JSON.stringify(state.output)}::jsonb,
           error = ${state.error === null ? null : JSON.stringify(state.error)}::jsonb,
           wake_at = ${state.wakeAt?.toISOString() ?? null}::timestamptz,
+          waiting = ${state.waiting === null ? null : JSON.stringify(state.waiting)}::jsonb,
           updated_at = ${at.toISOString()}::timestamptz
           ${releasedLease(isTerminal(state.status) || fence?.release === true)}
           ${isTerminal(state.status) ? sql`, waiting_reason = null` : sql``}

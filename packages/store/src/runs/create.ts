@@ -8,7 +8,7 @@ import {
   type NewEvent,
   type TraceContext,
 } from '@runstream/domain';
-import { pgErrorCode, pgErrorConstraint, uuidv7 } from '@runstream/db';
+import { pgErrorCode, pgErrorConstraint, sqlArray, uuidv7 } from '@runstream/db';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { StoreContext } from '../context.js';
@@ -25,6 +25,10 @@ export interface CreateRunInput {
   trace?: TraceContext;
   /** The workflow's concurrency key for this run (from its input), counted by the lease take. */
   concurrencyKey?: string;
+  /** The run starting this one (`ctx.startChild`). */
+  parentRunId?: string;
+  /** Runs that must succeed before this one starts. */
+  after?: string[];
 }
 
 const createRunSchema = z.object({
@@ -36,6 +40,8 @@ const createRunSchema = z.object({
   workflowVersion: storableText().max(200).optional(),
   trace: traceContextSchema.optional(),
   concurrencyKey: storableText().min(1).max(200).optional(),
+  parentRunId: z.uuid().optional(),
+  after: z.array(z.uuid()).max(100).optional(),
 });
 
 /** JSON with object keys sorted at every level: equal for values jsonb stores as equal, whatever their key order. */
@@ -56,10 +62,20 @@ function canonicalJson(value: unknown): string {
  */
 export async function createRun(context: StoreContext, input: CreateRunInput): Promise<{ run: Run; created: boolean }> {
   const { db, clock, onAppended } = context;
-  const { workflow, idempotencyKey, workflowVersion, trace, concurrencyKey, input: runInput } = parseWith(createRunSchema, input);
+  const { workflow, idempotencyKey, workflowVersion, trace, concurrencyKey, parentRunId, after, input: runInput } = parseWith(
+    createRunSchema,
+    input,
+  );
   const event: NewEvent = {
     type: 'run.created',
-    data: { workflow, input: runInput, ...(workflowVersion ? { workflowVersion } : {}), ...(trace ? { trace } : {}) },
+    data: {
+      workflow,
+      input: runInput,
+      ...(workflowVersion ? { workflowVersion } : {}),
+      ...(trace ? { trace } : {}),
+      ...(parentRunId ? { parentRunId } : {}),
+      ...(after?.length ? { after } : {}),
+    },
   };
   const at = clock.now();
   const state = applyEvent(null, event, at);
@@ -68,9 +84,11 @@ export async function createRun(context: StoreContext, input: CreateRunInput): P
   try {
     await db.execute(sql`
       with created_run as (
-        insert into runs (id, workflow, workflow_version, input, status, idempotency_key, concurrency_key, last_seq, created_at, updated_at)
+        insert into runs (id, workflow, workflow_version, input, status, idempotency_key, concurrency_key, parent_run_id, after_run_ids,
+          last_seq, created_at, updated_at)
         values (${id}, ${workflow}, ${workflowVersion ?? null}, ${JSON.stringify(runInput)}::jsonb, ${state.status},
-          ${idempotencyKey ?? null}, ${concurrencyKey ?? null}, 1, ${atIso}::timestamptz, ${atIso}::timestamptz)
+          ${idempotencyKey ?? null}, ${concurrencyKey ?? null}, ${parentRunId ?? null}, ${after?.length ? sqlArray(after, 'uuid') : null},
+          1, ${atIso}::timestamptz, ${atIso}::timestamptz)
         returning id, 0 as base_seq
       ), ${eventWrites({ source: 'created_run', events: [event], at })}
       select id from created_run`);

@@ -7,6 +7,8 @@ import { toRun, uuidPattern, type Run } from './run.js';
 
 export interface ListRunsFilter {
   workflow?: string;
+  /** Only the runs this run started (`ctx.startChild`). */
+  parentRunId?: string;
   status?: RunStatus | RunStatus[];
   createdAfter?: Date;
   createdBefore?: Date;
@@ -26,6 +28,7 @@ const storableDate = z.date().refine(isStorableDate, 'must be a date between 000
 
 const listSchema = z.object({
   workflow: storableText().min(1).optional(),
+  parentRunId: z.uuid().optional(),
   status: z.union([z.enum(runStatuses), z.array(z.enum(runStatuses)).min(1)]).optional(),
   createdAfter: storableDate.optional(),
   createdBefore: storableDate.optional(),
@@ -47,9 +50,10 @@ function decodeListCursor(cursor: string): { createdAt: Date; id: string } {
 
 /** One keyset page of runs, newest first, filtered. */
 export async function listRuns({ db }: StoreContext, filter: ListRunsFilter = {}): Promise<RunPage> {
-  const { workflow, status, createdAfter, createdBefore, cursor, limit = 50 } = parseWith(listSchema, filter);
+  const { workflow, parentRunId, status, createdAfter, createdBefore, cursor, limit = 50 } = parseWith(listSchema, filter);
   const conditions: (SQL | undefined)[] = [];
   if (workflow) conditions.push(eq(runs.workflow, workflow));
+  if (parentRunId) conditions.push(eq(runs.parentRunId, parentRunId));
   if (typeof status === 'string') conditions.push(eq(runs.status, status));
   else if (status) conditions.push(inArray(runs.status, status));
   if (createdAfter) conditions.push(gte(runs.createdAt, createdAfter));

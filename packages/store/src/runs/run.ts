@@ -1,4 +1,4 @@
-import type { ErrorInfo, RunStatus } from '@runstream/domain';
+import type { ErrorInfo, RunStatus, SignalWait } from '@runstream/domain';
 import type { RunRow } from '@runstream/db';
 
 export interface Run {
@@ -8,6 +8,10 @@ export interface Run {
   input: unknown;
   status: RunStatus;
   idempotencyKey: string | null;
+  /** The run that started this one (`ctx.startChild`), if any. */
+  parentRunId: string | null;
+  /** Runs that must succeed before this one starts (empty when none). */
+  after: string[];
   lastSeq: number;
   attempts: number;
   retries: number;
@@ -22,10 +26,13 @@ export interface Run {
   concurrencyKey: string | null;
   /** Why the run waits rather than executes (a concurrency limit); null when nothing holds it back. */
   waitingReason: string | null;
+  /** The signal the run waits for (with the JSON Schema its data must match); null when it waits for none. */
+  waiting: SignalWait | null;
 }
 
 export function toRun(row: RunRow): Run {
-  return { ...row, error: row.error as ErrorInfo | null };
+  const { afterRunIds, ...rest } = row;
+  return { ...rest, after: afterRunIds ?? [], error: row.error as ErrorInfo | null, waiting: row.waiting as SignalWait | null };
 }
 
 /** A canonical UUID; anything else would make PostgreSQL reject the whole query. */
