@@ -15,9 +15,13 @@ export type { FetchHandler, MountOptions, NodeHandler } from './http.js';
 export { consoleLogger, type RunstreamLogger } from './logger.js';
 export { startEmbeddedPostgres, type EmbeddedPostgres, type EmbeddedPostgresOptions } from './embedded-postgres.js';
 export {
+  ChildRunFailedError,
   defineWorkflow,
   NonRetryableError,
+  SignalTimeoutError,
   StepTimeoutError,
+  type ChildRun,
+  type SignalWaitOptions,
   type StepContext,
   type StepOptions,
   type WorkflowContext,
