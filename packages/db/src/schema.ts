@@ -169,8 +169,45 @@ export const schedules = pgTable(
   (t) => [index('schedules_due_idx').on(t.nextFireAt).where(sql`${t.enabled}`)],
 );
 
+/**
+ * What the workers of a deployment run: one row per workflow version a worker registered, so nodes without the
+ * workflow's code (API nodes) can validate input and list it.
+ */
+export const workflowVersions = pgTable(
+  'workflow_versions',
+  {
+    workflow: text('workflow').notNull(),
+    version: text('version').notNull(),
+    /** JSON Schema of the input (as the worker's zod schema exports it). */
+    inputSchema: jsonb('input_schema').notNull(),
+    /** `{ retries, concurrency, keyConcurrency }`, each a number or null. */
+    options: jsonb('options').notNull(),
+    firstSeenAt: timestamptz('first_seen_at').notNull(),
+    /** When a worker serving it last registered or heartbeat (updated at most once a minute). */
+    lastSeenAt: timestamptz('last_seen_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.workflow, t.version] })],
+);
+
+/** Which instances serve which workflow versions (replaced whenever an instance registers). */
+export const workflowInstances = pgTable(
+  'workflow_instances',
+  {
+    workflow: text('workflow').notNull(),
+    version: text('version').notNull(),
+    instanceId: text('instance_id')
+      .notNull()
+      .references(() => instances.id, { onDelete: 'cascade' }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.instanceId, t.workflow] }),
+    index('workflow_instances_workflow_idx').on(t.workflow, t.version),
+  ],
+);
+
 export type RunRow = typeof runs.$inferSelect;
 export type RunEventRow = typeof runEvents.$inferSelect;
 export type OutboxRow = typeof outbox.$inferSelect;
 export type InstanceRow = typeof instances.$inferSelect;
 export type ScheduleRow = typeof schedules.$inferSelect;
+export type WorkflowVersionRow = typeof workflowVersions.$inferSelect;
