@@ -223,7 +223,7 @@ describe('other output', () => {
       required: ['text'],
     };
     expect(summarizeSchema(schema)).toBe('{ text: string, intervalMs?: integer }');
-    const lines = formatWorkflows([{ name: 'demo.tokens', version: '1', inputSchema: schema, concurrency: null, keyConcurrency: null }], plain);
+    const lines = formatWorkflows([{ name: 'demo.tokens', version: '1', inputSchema: schema, concurrency: null, keyConcurrency: null, local: true, versions: [], workers: [] }], plain);
     expect(lines[1]).toBe('demo.tokens  1        -            { text: string, intervalMs?: integer }');
   });
 

@@ -1,6 +1,6 @@
 import { implement, ORPCError } from '@orpc/server';
 import { contract } from '@runstream/contract';
-import { InvalidCursorError, RunNotFoundError, type ErrorInfo, type TraceContext } from '@runstream/domain';
+import { InvalidCursorError, RunNotFoundError, UnknownWorkflowError, type ErrorInfo, type TraceContext } from '@runstream/domain';
 import type { Engine } from '@runstream/engine';
 import { decodeFeedCursor } from '@runstream/store';
 import type { Runtime } from '@runstream/runtime';
@@ -33,7 +33,7 @@ export interface RouterDeps {
     | 'retryRun'
     | 'sendSignal'
     | 'steps'
-    | 'workflowList'
+    | 'listWorkflows'
     | 'instances'
     | 'metrics'
     | 'createSchedule'
@@ -90,14 +90,22 @@ export function createRouter(deps: RouterDeps) {
 
   return os.router({
     runs: {
-      create: authed.runs.create.handler(async ({ input, context }) => {
-        const { run, created } = await engine.startRun({
-          workflow: input.workflow,
-          input: input.input,
-          ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
-          ...(context.trace ? { trace: context.trace } : {}),
-          ...(input.after === undefined ? {} : { after: input.after }),
-        });
+      create: authed.runs.create.handler(async ({ input, context, errors }) => {
+        const { run, created } = await engine
+          .startRun({
+            workflow: input.workflow,
+            input: input.input,
+            ...(input.idempotencyKey === undefined ? {} : { idempotencyKey: input.idempotencyKey }),
+            ...(context.trace ? { trace: context.trace } : {}),
+            ...(input.after === undefined ? {} : { after: input.after }),
+          })
+          .catch((error: unknown) => {
+            // The run's workflow is a resource: one nobody registered is not found (a schedule's is a bad field).
+            if (error instanceof UnknownWorkflowError) {
+              throw errors.UNKNOWN_WORKFLOW({ message: error.message, data: { workflow: error.workflow, field: error.field }, cause: error });
+            }
+            throw error;
+          });
         // A repeat (same key, workflow and input) created nothing: 200 with the run, not the route's 201.
         if (!created && context.successStatus) context.successStatus.status = 200;
         return { run: present(run), created };
@@ -192,7 +200,7 @@ export function createRouter(deps: RouterDeps) {
     },
 
     workflows: {
-      list: authed.workflows.list.handler(() => engine.workflowList()),
+      list: authed.workflows.list.handler(() => engine.listWorkflows()),
     },
 
     schedules: {

@@ -49,9 +49,16 @@ export const contract = {
         description:
           '201 with `created: true` when the run was started; 200 with `created: false` and the same run when the ' +
           'idempotency key already started one with the same workflow and input; 409 `IDEMPOTENCY_KEY_REUSED` when it ' +
-          'started one with another workflow or input.',
+          'started one with another workflow or input; 404 `UNKNOWN_WORKFLOW` when neither the answering node nor any ' +
+          'registered worker has the workflow. A registered workflow no live worker serves is accepted: the run\'s ' +
+          '`waitingReason` says it waits for a worker.',
       })
       .errors({
+        UNKNOWN_WORKFLOW: {
+          status: 404,
+          message: 'no worker registered this workflow and the answering node does not have it',
+          data: z.object({ workflow: z.string(), field: z.literal('workflow') }),
+        },
         IDEMPOTENCY_KEY_REUSED: {
           status: 409,
           message: 'this idempotency key already started a run with a different workflow or input',
@@ -126,7 +133,11 @@ export const contract = {
   },
   workflows: {
     list: base
-      .route({ method: 'GET', path: '/workflows', summary: 'Registered workflows with their input JSON Schema' })
+      .route({
+        method: 'GET',
+        path: '/workflows',
+        summary: 'Workflows: the answering node’s and those workers registered, with versions and live workers',
+      })
       .output(z.array(workflowSchema)),
   },
   schedules: {

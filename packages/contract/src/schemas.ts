@@ -63,12 +63,30 @@ export const feedEventSchema = storedEventSchema({ cursor: z.string() });
 /** How a run's stream ends: sent as the SSE `done` event once the run is terminal. */
 export const streamEndSchema = z.object({ status: runStatusSchema, lastSeq: z.number().int() });
 
+export const workflowWorkerSchema = z.object({ id: z.string(), host: z.string() });
+
+export const workflowVersionSchema = z.object({
+  version: z.string(),
+  inputSchema: z.unknown(),
+  /** Null for a version only the answering node has (no worker registered it). */
+  firstSeenAt: z.date().nullable(),
+  lastSeenAt: z.date().nullable(),
+  /** Alive instances serving this version. */
+  workers: z.array(workflowWorkerSchema),
+});
+
+/** A workflow as the deployment knows it: the current version's fields, then every registered version and live worker. */
 export const workflowSchema = z.object({
   name: z.string(),
   version: z.string(),
   inputSchema: z.unknown(),
   concurrency: z.number().int().nullable(),
   keyConcurrency: z.number().int().nullable(),
+  /** Whether the answering node has the workflow's code (otherwise it knows it from the registry). */
+  local: z.boolean(),
+  versions: z.array(workflowVersionSchema),
+  /** Alive instances serving any version; none means new runs wait for a worker. */
+  workers: z.array(workflowWorkerSchema),
 });
 
 /** After downtime or a pause: `skip` starts only the latest due tick; a number also starts that many missed ones. */

@@ -8,6 +8,7 @@ import {
   RunNotFoundError,
   RunStatusConflictError,
   stepHistory,
+  UnknownWorkflowError,
   ValidationError,
   type RunEvent,
   type ValidationIssue,
@@ -26,11 +27,13 @@ import { createInstanceRegistry, type Instance } from './instances.js';
 import type { JobQueue } from '@runstream/queue';
 import type { TracerProvider } from '@opentelemetry/api';
 import { createEngineMetrics } from './metrics.js';
+import { createRegisteredInputCheck } from './registered-input.js';
 import { WorkflowRegistry, type WorkflowInfo } from './registry.js';
 import { createSchedules, type ScheduleDefinition, type ScheduleSpec, type ScheduleView } from './schedules.js';
 import { createSweeper } from './sweeper.js';
 import { createdTraceContext, createEngineTelemetry } from './telemetry.js';
 import type { WorkflowDefinition } from './workflow.js';
+import { mergeWorkflowListing, type WorkflowListing } from './workflow-listing.js';
 
 export interface EngineConfig {
   runtime: Runtime;
@@ -117,20 +120,40 @@ export function createEngine(config: EngineConfig) {
     createDispatcher(runtime.store, queue, runtime.clock, telemetry.tracing ? traceOf : undefined),
   );
 
-  /** Validates the input against the workflow's schema, then creates the run (idempotently, with a key). */
+  let serving = false;
+  const checkRegisteredInput = createRegisteredInputCheck();
+
+  /**
+   * Validates the input, then creates the run (idempotently, with a key). A workflow this node has is checked
+   * with its zod schema; one only workers registered, with the registered JSON Schema (so API nodes need no
+   * user code). Unless this node's own worker runs it, a workflow no alive worker serves is accepted with a
+   * waiting reason that the first lease clears.
+   */
   async function startRun({ workflow, input, idempotencyKey, trace, parentRunId, after = [] }: StartRunInput) {
-    const definition = workflows.require(workflow);
-    const parsed = workflows.parseInput(workflow, input);
-    const concurrencyKey = workflows.concurrencyKey(workflow, parsed);
+    const local = workflows.get(workflow);
+    const registered = local && serving ? null : await runtime.store.workflowVersions.current(workflow);
+    if (!local && !registered) throw new UnknownWorkflowError(workflow);
+    let workflowVersion: string;
+    let concurrencyKey: string | undefined;
+    if (local) {
+      workflowVersion = local.version;
+      concurrencyKey = workflows.concurrencyKey(workflow, workflows.parseInput(workflow, input));
+    } else {
+      // The key function is code this node lacks: the worker takes the key when it leases the run.
+      checkRegisteredInput(`${registered!.workflow}@${registered!.version}`, registered!.inputSchema, input);
+      workflowVersion = registered!.version;
+    }
+    const waitingReason = local && serving ? undefined : registered?.workers.length ? undefined : `no live worker serves ${workflow}`;
     const statuses = await runtime.runs.statuses(after);
     const unknown = after.flatMap((id, i) => (statuses.has(id) ? [] : [{ field: `after[${i}]`, message: `no run ${id}` }]));
     if (unknown.length > 0) throw new ValidationError(unknown as [ValidationIssue, ...ValidationIssue[]]);
     const result = await runtime.runs.create({
       workflow,
       input,
-      workflowVersion: definition.version,
+      workflowVersion,
       ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
       ...(concurrencyKey === undefined ? {} : { concurrencyKey }),
+      ...(waitingReason === undefined ? {} : { waitingReason }),
       ...(trace === undefined ? {} : { trace }),
       ...(parentRunId === undefined ? {} : { parentRunId }),
       ...(after.length > 0 ? { after } : {}),
@@ -220,6 +243,7 @@ export function createEngine(config: EngineConfig) {
   let sweeping: Promise<unknown> = Promise.resolve();
   async function housekeeping() {
     await registry.heartbeat(executor.inFlight.size());
+    await runtime.store.workflowVersions.touch(instanceId);
     await registry.reapStale(instanceStaleMs);
     await sweep();
   }
@@ -313,8 +337,14 @@ export function createEngine(config: EngineConfig) {
       return registry.list();
     },
 
+    /** The workflows this node has the code of. */
     workflowList(): WorkflowInfo[] {
       return workflows.list();
+    },
+
+    /** The deployment's workflows: this node's merged with the registered ones, with versions and live workers. */
+    async listWorkflows(): Promise<WorkflowListing[]> {
+      return mergeWorkflowListing(workflows.list(), await runtime.store.workflowVersions.list());
     },
 
     /** One sweep now (tests step it instead of waiting for the interval). */
@@ -333,6 +363,8 @@ export function createEngine(config: EngineConfig) {
     /** Starts executing jobs on this instance: registers it, consumes the queue, sweeps and heartbeats. */
     async startWorker(): Promise<void> {
       await registry.register();
+      await runtime.store.workflowVersions.register(instanceId, workflows.registrations());
+      serving = true;
       await schedules.upsert(config.schedules ?? []);
       schedules.start();
       await queue.startWorker((job) => executor.handle(job), concurrency);
@@ -351,6 +383,7 @@ export function createEngine(config: EngineConfig) {
      */
     async close(): Promise<void> {
       draining = true;
+      serving = false;
       if (sweepTimer) clearInterval(sweepTimer);
       await schedules.stop();
       await sweeping;

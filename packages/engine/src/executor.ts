@@ -49,6 +49,15 @@ export function createExecutor(config: ExecutorConfig) {
   const { runtime, leases, workflows, queue, instanceId, leaseMs, telemetry } = config;
   const running = new Map<string, { controller: AbortController; done: Promise<void> }>();
 
+  /** The run's concurrency key from its input; undefined when it has none or the input no longer parses (the run fails on it). */
+  function keyOf(name: string, input: unknown): string | undefined {
+    try {
+      return workflows.concurrencyKey(name, workflows.parseInput(name, input));
+    } catch {
+      return undefined;
+    }
+  }
+
   async function handle(job: RunJob): Promise<void> {
     const run = await runtime.runs.get(job.runId);
     if (!run || isTerminal(run.status)) return;
@@ -58,10 +67,13 @@ export function createExecutor(config: ExecutorConfig) {
       config.onError(new Error(`run ${run.id}: workflow ${run.workflow} is not registered on this worker`), 'executor');
       return;
     }
+    // A run created by a node without the workflow's code has no key yet: it is taken here, from the input.
+    const concurrencyKey = workflow.keyConcurrency && run.concurrencyKey === null ? keyOf(run.workflow, run.input) : undefined;
     const lease = await leases.acquire(run.id, instanceId, {
       leaseMs,
       ...(workflow.concurrency === undefined ? {} : { concurrency: workflow.concurrency }),
       ...(workflow.keyConcurrency === undefined ? {} : { keyConcurrency: workflow.keyConcurrency.limit }),
+      ...(concurrencyKey === undefined ? {} : { concurrencyKey }),
     });
     if (lease.kind === 'throttled') {
       await queue.enqueue(

@@ -14,6 +14,7 @@ export {
   type WorkflowDefinition,
 } from './workflow.js';
 export { WorkflowRegistry, type WorkflowInfo } from './registry.js';
+export type { WorkflowListing, WorkflowVersionListing } from './workflow-listing.js';
 export type { Instance } from './instances.js';
 export { Histogram, type EngineMetrics, type HistogramSeries, type HistogramSnapshot } from './metrics.js';
 export type { ExecutionOutcome, StepOutcome } from './telemetry.js';

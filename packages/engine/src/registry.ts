@@ -1,4 +1,5 @@
 import { parseWith, UnknownWorkflowError, ValidationError } from '@runstream/domain';
+import type { NewWorkflowVersion } from '@runstream/store';
 import { z } from 'zod';
 import type { WorkflowDefinition } from './workflow.js';
 
@@ -53,6 +54,20 @@ export class WorkflowRegistry {
 
   names(): string[] {
     return [...this.byName.keys()];
+  }
+
+  /** What a worker records in the deployment's registry for each workflow it runs. */
+  registrations(): NewWorkflowVersion[] {
+    return this.list().map((info) => ({
+      workflow: info.name,
+      version: info.version,
+      inputSchema: info.inputSchema,
+      options: {
+        retries: this.byName.get(info.name)!.retries ?? null,
+        concurrency: info.concurrency,
+        keyConcurrency: info.keyConcurrency,
+      },
+    }));
   }
 
   list(): WorkflowInfo[] {

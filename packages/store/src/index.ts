@@ -13,3 +13,4 @@ export type { OutboxMessage, ClaimedOutboxBatch } from './outbox.js';
 export type { StrandedRun } from './sweeps.js';
 export type { NewSchedule, Schedule } from './schedules/schedule.js';
 export type { ScheduleAdvance } from './schedules/claim.js';
+export type { NewWorkflowVersion, WorkflowVersion, WorkflowVersionOptions, WorkflowWorker } from './workflow-versions.js';

@@ -33,6 +33,8 @@ export interface AcquireOptions {
   concurrency?: number;
   /** Leased runs of the workflow with the run's `concurrency_key` at once (a run without a key is not limited). */
   keyConcurrency?: number;
+  /** The run's key when it was created without one (by a node lacking the workflow's code): stored with the lease. */
+  concurrencyKey?: string;
 }
 
 export interface Leases {
@@ -80,7 +82,7 @@ interface LeaseRow extends Record<string, unknown> {
 
 export function createLeases({ db, clock }: StoreContext): Leases {
   return {
-    acquire(runId, owner, { leaseMs, concurrency, keyConcurrency }) {
+    acquire(runId, owner, { leaseMs, concurrency, keyConcurrency, concurrencyKey }) {
       return db.transaction(async (tx) => {
         const now = clock.now();
         const [run] = await tx.execute<LeaseRow>(sql`
@@ -114,20 +116,22 @@ export function createLeases({ db, clock }: StoreContext): Leases {
             select count(*)::int as active from runs where workflow = ${run.workflow} and ${leasedNow}`);
           if (active >= concurrency) return throttle(`throttled: workflow ${run.workflow} has ${active} of ${concurrency} runs executing`);
         }
-        if (keyConcurrency !== undefined && run.concurrency_key !== null) {
+        const key = run.concurrency_key ?? concurrencyKey ?? null;
+        if (keyConcurrency !== undefined && key !== null) {
           // Taken after the workflow's lock (always in this order, so two acquirers cannot deadlock).
           await tx.execute(
-            sql`select pg_advisory_xact_lock(hashtext(${`runstream:key:${run.workflow}:${run.concurrency_key}`}))`,
+            sql`select pg_advisory_xact_lock(hashtext(${`runstream:key:${run.workflow}:${key}`}))`,
           );
           const [{ active } = { active: 0 }] = await tx.execute<{ active: number }>(sql`
             select count(*)::int as active from runs
-            where workflow = ${run.workflow} and concurrency_key = ${run.concurrency_key} and ${leasedNow}`);
+            where workflow = ${run.workflow} and concurrency_key = ${key} and ${leasedNow}`);
           if (active >= keyConcurrency) {
-            return throttle(`throttled: key ${run.concurrency_key} has ${active} of ${keyConcurrency} runs executing`);
+            return throttle(`throttled: key ${key} has ${active} of ${keyConcurrency} runs executing`);
           }
         }
         const [taken] = await tx.execute<{ lease_token: number }>(sql`
           update runs set lease_owner = ${owner}, lease_token = lease_token + 1, waiting_reason = null,
+            concurrency_key = coalesce(concurrency_key, ${key}),
             lease_expires_at = ${new Date(now.getTime() + leaseMs).toISOString()}::timestamptz
           where id = ${runId} and status in ('queued', 'running')
             and (lease_owner is null or lease_expires_at <= ${now.toISOString()}::timestamptz)

@@ -28,6 +28,13 @@ import { claimDueSchedules, type ScheduleAdvance } from './schedules/claim.js';
 import { getSchedule, listSchedules, nextScheduleDueAt } from './schedules/read.js';
 import type { NewSchedule, Schedule } from './schedules/schedule.js';
 import { deleteSchedule, insertSchedule, setScheduleEnabled, upsertSchedule } from './schedules/write.js';
+import {
+  currentWorkflowVersion,
+  listWorkflowVersions,
+  registerWorkflowVersions,
+  touchWorkflowVersions,
+  type NewWorkflowVersion,
+} from './workflow-versions.js';
 
 export type Store = ReturnType<typeof createStore>;
 export type EventLog = ReturnType<typeof createEventLog>;
@@ -73,6 +80,13 @@ export function createStore(context: StoreContext) {
       markStopped: (id: string) => markInstanceStopped(context, id),
       markStaleDead: (staleMs: number) => markStaleInstancesDead(context, staleMs),
       list: () => listInstances(context),
+    },
+    workflowVersions: {
+      register: (instanceId: string, versions: readonly NewWorkflowVersion[]) =>
+        registerWorkflowVersions(context, instanceId, versions),
+      touch: (instanceId: string) => touchWorkflowVersions(context, instanceId),
+      list: () => listWorkflowVersions(context),
+      current: (workflow: string) => currentWorkflowVersion(context, workflow),
     },
     schedules: {
       insert: (schedule: NewSchedule) => insertSchedule(context, schedule),

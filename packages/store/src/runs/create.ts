@@ -29,6 +29,8 @@ export interface CreateRunInput {
   parentRunId?: string;
   /** Runs that must succeed before this one starts. */
   after?: string[];
+  /** Why the run will wait, known at creation (no live worker serves its workflow); the lease take clears it. */
+  waitingReason?: string;
 }
 
 const createRunSchema = z.object({
@@ -42,6 +44,7 @@ const createRunSchema = z.object({
   concurrencyKey: storableText().min(1).max(200).optional(),
   parentRunId: z.uuid().optional(),
   after: z.array(z.uuid()).max(100).optional(),
+  waitingReason: storableText().min(1).max(500).optional(),
 });
 
 /** JSON with object keys sorted at every level: equal for values jsonb stores as equal, whatever their key order. */
@@ -62,7 +65,7 @@ function canonicalJson(value: unknown): string {
  */
 export async function createRun(context: StoreContext, input: CreateRunInput): Promise<{ run: Run; created: boolean }> {
   const { db, clock, onAppended } = context;
-  const { workflow, idempotencyKey, workflowVersion, trace, concurrencyKey, parentRunId, after, input: runInput } = parseWith(
+  const { workflow, idempotencyKey, workflowVersion, trace, concurrencyKey, waitingReason, parentRunId, after, input: runInput } = parseWith(
     createRunSchema,
     input,
   );
@@ -84,10 +87,10 @@ export async function createRun(context: StoreContext, input: CreateRunInput): P
   try {
     await db.execute(sql`
       with created_run as (
-        insert into runs (id, workflow, workflow_version, input, status, idempotency_key, concurrency_key, parent_run_id, after_run_ids,
+        insert into runs (id, workflow, workflow_version, input, status, idempotency_key, concurrency_key, waiting_reason, parent_run_id, after_run_ids,
           last_seq, created_at, updated_at)
         values (${id}, ${workflow}, ${workflowVersion ?? null}, ${JSON.stringify(runInput)}::jsonb, ${state.status},
-          ${idempotencyKey ?? null}, ${concurrencyKey ?? null}, ${parentRunId ?? null}, ${after?.length ? sqlArray(after, 'uuid') : null},
+          ${idempotencyKey ?? null}, ${concurrencyKey ?? null}, ${waitingReason ?? null}, ${parentRunId ?? null}, ${after?.length ? sqlArray(after, 'uuid') : null},
           1, ${atIso}::timestamptz, ${atIso}::timestamptz)
         returning id, 0 as base_seq
       ), ${eventWrites({ source: 'created_run', events: [event], at })}
