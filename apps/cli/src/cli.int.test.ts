@@ -253,7 +253,7 @@ describe('the runstream CLI against the real API', () => {
     expect(unauthorized.stderr).toMatch(/^error: UNAUTHORIZED /);
     const unknown = await cli(['start', 'no.such.workflow'], env).done;
     expect(unknown.code).toBe(3);
-    expect(unknown.stderr).toMatch(/^error: BAD_REQUEST workflow/);
+    expect(unknown.stderr).toMatch(/^error: UNKNOWN_WORKFLOW /);
   });
 
   it('exits 3 when the server cannot be reached', async () => {

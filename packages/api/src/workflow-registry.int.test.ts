@@ -1,0 +1,129 @@
+import { defineWorkflow } from '@runstream/engine';
+import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from '@runstream/engine/testing';
+import { countRunsAndEvents } from '@runstream/store/testing';
+import { testBackends, waitForStatus } from '@runstream/testkit';
+import { hostname } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { serveTestApi, type TestApiServer } from './testing/index.js';
+
+/** Code only the worker nodes have: the API node below is built without any workflow. */
+const order = defineWorkflow({
+  name: 'registry.order',
+  input: z.object({ orderId: z.number().int(), note: z.string().optional() }),
+  retries: 2,
+  concurrency: 4,
+  async run(ctx, { orderId }) {
+    return ctx.step('fulfil', async () => ({ fulfilled: orderId }));
+  },
+});
+
+describe.each(testBackends)('workflow registry on %s: an API node without workflow code', (backend) => {
+  let t: TestEngine;
+  let http: TestApiServer;
+  const workers: PeerEngine[] = [];
+
+  beforeAll(async () => {
+    t = await createTestEngine({ backend, worker: false, workflows: [] });
+    http = await serveTestApi(t);
+  });
+  afterAll(async () => {
+    for (const worker of workers) await worker.close();
+    await http?.close();
+    await t?.close();
+  });
+
+  async function joinWorker(instanceId: string): Promise<PeerEngine> {
+    const worker = await joinTestEngine(t, { workflows: [order], instanceId });
+    workers.push(worker);
+    return worker;
+  }
+
+  async function request(method: 'GET' | 'POST', path: string, body?: unknown) {
+    const response = await fetch(`${http.base}${path}`, {
+      method,
+      headers: method === 'GET' ? {} : { 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  }
+
+  const startOrder = (input: unknown) => request('POST', '/api/runs', { workflow: order.name, input });
+
+  const listed = async () => {
+    const { status, json } = await request('GET', '/api/workflows');
+    expect(status).toBe(200);
+    return (json as unknown as { name: string }[]).find((workflow) => workflow.name === order.name);
+  };
+
+  it('knows nothing before a worker registers: 404 UNKNOWN_WORKFLOW, nothing written', async () => {
+    const before = await countRunsAndEvents(t.runtime.store);
+    const { status, json } = await startOrder({ orderId: 1 });
+    expect(status).toBe(404);
+    expect(json).toMatchObject({ code: 'UNKNOWN_WORKFLOW', data: { workflow: order.name, field: 'workflow' } });
+    expect(await listed()).toBeUndefined();
+    expect(await countRunsAndEvents(t.runtime.store)).toEqual(before);
+  });
+
+  it('accepts and completes a run of a workflow a worker node registered, recording that worker\'s version', async () => {
+    const worker = await joinWorker(`registry-${backend}-1`);
+    const { status, json } = await startOrder({ orderId: 42 });
+    expect(status).toBe(201);
+    const run = json.run as { id: string; workflowVersion: string; waitingReason: string | null };
+    expect(run).toMatchObject({ workflowVersion: order.version, waitingReason: null });
+    const done = await waitForStatus(t.runtime, run.id);
+    expect(done).toMatchObject({ status: 'succeeded', output: { fulfilled: 42 }, workflowVersion: order.version });
+    const started = (await t.runtime.eventLog.read(run.id)).find((event) => event.type === 'run.started');
+    expect(started?.data).toMatchObject({ workerId: worker.engine.instanceId });
+  });
+
+  it.each([
+    ['a wrong type', { orderId: 'forty-two' }, 'input.orderId'],
+    ['a missing field', { note: 'no id' }, 'input.orderId'],
+    ['a wrong nested type', { orderId: 7, note: 5 }, 'input.note'],
+    ['input that is not an object', 'just text', 'input'],
+  ])('refuses %s with a 400 naming the field, writing nothing', async (_case, input, field) => {
+    const before = await countRunsAndEvents(t.runtime.store);
+    const { status, json } = await startOrder(input);
+    expect(status).toBe(400);
+    expect(json).toMatchObject({ code: 'BAD_REQUEST', data: { field } });
+    expect(await countRunsAndEvents(t.runtime.store)).toEqual(before);
+  });
+
+  it('lists the workflow with its version, options and live workers', async () => {
+    const workflow = await listed();
+    expect(workflow).toMatchObject({
+      name: order.name,
+      version: order.version,
+      local: false,
+      concurrency: 4,
+      keyConcurrency: null,
+      inputSchema: { type: 'object', required: ['orderId'] },
+      workers: [{ id: `registry-${backend}-1`, host: hostname() }],
+      versions: [{ version: order.version, workers: [{ id: `registry-${backend}-1`, host: hostname() }] }],
+    });
+    const [version] = (workflow as unknown as { versions: { firstSeenAt: string; lastSeenAt: string }[] }).versions;
+    expect(Date.parse(version!.lastSeenAt)).toBeGreaterThanOrEqual(Date.parse(version!.firstSeenAt));
+  });
+
+  it('accepts a run while no worker is alive, says it waits for one, and completes it when a worker joins', async () => {
+    await workers[0]!.close();
+    expect(await listed()).toMatchObject({ workers: [], versions: [{ version: order.version, workers: [] }] });
+
+    const { status, json } = await startOrder({ orderId: 99 });
+    expect(status).toBe(201);
+    const run = json.run as { id: string; status: string; waitingReason: string | null };
+    expect(run).toMatchObject({ status: 'queued', waitingReason: `no live worker serves ${order.name}` });
+    expect((await request('GET', `/api/runs/${run.id}`)).json).toMatchObject({
+      status: 'queued',
+      waitingReason: `no live worker serves ${order.name}`,
+    });
+
+    const second = await joinWorker(`registry-${backend}-2`);
+    const done = await waitForStatus(t.runtime, run.id);
+    expect(done).toMatchObject({ status: 'succeeded', output: { fulfilled: 99 }, waitingReason: null });
+    const started = (await t.runtime.eventLog.read(run.id)).find((event) => event.type === 'run.started');
+    expect(started?.data).toMatchObject({ workerId: second.engine.instanceId });
+    expect(await listed()).toMatchObject({ workers: [{ id: `registry-${backend}-2` }] });
+  });
+});
