@@ -1,7 +1,7 @@
 import { defineWorkflow } from '@runstream/engine';
-import { createTestEngine, joinTestEngine, type PeerEngine, type TestEngine } from '@runstream/engine/testing';
+import { createTestEngine, gate, joinTestEngine, type Gate, type PeerEngine, type TestEngine } from '@runstream/engine/testing';
 import { countRunsAndEvents } from '@runstream/store/testing';
-import { testBackends, waitForStatus } from '@runstream/testkit';
+import { testBackends, waitForStatus, waitUntil } from '@runstream/testkit';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -19,6 +19,20 @@ const order = defineWorkflow({
 });
 
 describe.each(testBackends)('workflow registry on %s: an API node without workflow code', (backend) => {
+  /** Held in its step until the test opens `held`: one run per customer at a time, by a key function only workers have. */
+  let held: Gate = gate();
+  const perCustomer = defineWorkflow({
+    name: `registry.per-customer-${backend}`,
+    input: z.object({ customer: z.string() }),
+    keyConcurrency: { key: (input) => input.customer, limit: 1 },
+    async run(ctx, { customer }) {
+      return ctx.step('work', async () => {
+        await held.enter();
+        return customer;
+      });
+    },
+  });
+
   let t: TestEngine;
   let http: TestApiServer;
   const workers: PeerEngine[] = [];
@@ -28,13 +42,14 @@ describe.each(testBackends)('workflow registry on %s: an API node without workfl
     http = await serveTestApi(t);
   });
   afterAll(async () => {
+    held.open();
     for (const worker of workers) await worker.close();
     await http?.close();
     await t?.close();
   });
 
   async function joinWorker(instanceId: string): Promise<PeerEngine> {
-    const worker = await joinTestEngine(t, { workflows: [order], instanceId });
+    const worker = await joinTestEngine(t, { workflows: [order, perCustomer], instanceId });
     workers.push(worker);
     return worker;
   }
@@ -125,5 +140,34 @@ describe.each(testBackends)('workflow registry on %s: an API node without workfl
     const started = (await t.runtime.eventLog.read(run.id)).find((event) => event.type === 'run.started');
     expect(started?.data).toMatchObject({ workerId: second.engine.instanceId });
     expect(await listed()).toMatchObject({ workers: [{ id: `registry-${backend}-2` }] });
+  });
+
+  it('keeps a keyed workflow\'s limit for runs the API node created without the key function: the worker takes the key at lease', async () => {
+    held = gate();
+    const start = async (customer: string) =>
+      (await request('POST', '/api/runs', { workflow: perCustomer.name, input: { customer } })).json.run as {
+        id: string;
+        concurrencyKey: string | null;
+      };
+    const first = await start('acme');
+    // The API node has no key function: the run is created without its key.
+    expect(first.concurrencyKey).toBeNull();
+    await held.entered;
+    const second = await start('acme');
+    const waiting = await waitUntil(
+      t.runtime,
+      async () => {
+        const run = await t.runtime.runs.get(second.id);
+        return run?.waitingReason?.startsWith('throttled: key acme') ? run : undefined;
+      },
+      'the second acme run to be throttled by its key',
+      { recheckMs: 100 },
+    );
+    expect(waiting.status).toBe('queued');
+    expect((await t.runtime.runs.get(first.id))?.concurrencyKey).toBe('acme');
+    held.open();
+    for (const run of [first, second]) {
+      expect(await waitForStatus(t.runtime, run.id)).toMatchObject({ status: 'succeeded', output: 'acme', concurrencyKey: 'acme', waitingReason: null });
+    }
   });
 });
