@@ -1,6 +1,6 @@
 import { defineWorkflow } from '@runstream/engine';
 import { createTestEngine, gate, joinTestEngine, type Gate, type PeerEngine, type TestEngine } from '@runstream/engine/testing';
-import { countRunsAndEvents } from '@runstream/store/testing';
+import { countRunsAndEvents, insertInstance } from '@runstream/store/testing';
 import { testBackends, waitForStatus, waitUntil } from '@runstream/testkit';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -169,5 +169,36 @@ describe.each(testBackends)('workflow registry on %s: an API node without workfl
     for (const run of [first, second]) {
       expect(await waitForStatus(t.runtime, run.id)).toMatchObject({ status: 'succeeded', output: 'acme', concurrencyKey: 'acme', waitingReason: null });
     }
+  });
+
+  it('does not count a worker that went silent without saying goodbye (no peer left to declare it dead)', async () => {
+    // Only the ghost would serve this workflow: no live worker may take (and drop) its job meanwhile.
+    for (const worker of workers) await worker.close();
+    const ghost = `registry-ghost-${backend}`;
+    const silentSince = new Date(Date.now() - 3_600_000);
+    await insertInstance(t.runtime.store, {
+      id: ghost,
+      host: 'ghost-host',
+      pid: 1,
+      concurrency: 8,
+      load: 0,
+      status: 'alive',
+      startedAt: silentSince,
+      heartbeatAt: silentSince,
+    });
+    const workflow = `registry.ghosted-${backend}`;
+    await t.runtime.store.workflowVersions.register(ghost, [
+      {
+        workflow,
+        version: 'v1',
+        inputSchema: { type: 'object', properties: { n: { type: 'integer' } }, required: ['n'] },
+        options: { retries: null, concurrency: null, keyConcurrency: null },
+      },
+    ]);
+    const { status, json } = await request('POST', '/api/runs', { workflow, input: { n: 1 } });
+    expect(status).toBe(201);
+    expect(json.run).toMatchObject({ workflowVersion: 'v1', waitingReason: `no live worker serves ${workflow}` });
+    const listing = ((await request('GET', '/api/workflows')).json as unknown as { name: string }[]).find((entry) => entry.name === workflow);
+    expect(listing).toMatchObject({ local: false, workers: [], versions: [{ version: 'v1', workers: [] }] });
   });
 });

@@ -126,12 +126,12 @@ export function createEngine(config: EngineConfig) {
   /**
    * Validates the input, then creates the run (idempotently, with a key). A workflow this node has is checked
    * with its zod schema; one only workers registered, with the registered JSON Schema (so API nodes need no
-   * user code). Unless this node's own worker runs it, a workflow no alive worker serves is accepted with a
+   * user code). Unless this node's own worker runs it, a workflow no live worker serves is accepted with a
    * waiting reason that the first lease clears.
    */
   async function startRun({ workflow, input, idempotencyKey, trace, parentRunId, after = [] }: StartRunInput) {
     const local = workflows.get(workflow);
-    const registered = local && serving ? null : await runtime.store.workflowVersions.current(workflow);
+    const registered = local && serving ? null : await runtime.store.workflowVersions.current(workflow, instanceStaleMs);
     if (!local && !registered) throw new UnknownWorkflowError(workflow);
     let workflowVersion: string;
     let concurrencyKey: string | undefined;
@@ -344,7 +344,7 @@ export function createEngine(config: EngineConfig) {
 
     /** The deployment's workflows: this node's merged with the registered ones, with versions and live workers. */
     async listWorkflows(): Promise<WorkflowListing[]> {
-      return mergeWorkflowListing(workflows.list(), await runtime.store.workflowVersions.list());
+      return mergeWorkflowListing(workflows.list(), await runtime.store.workflowVersions.list(instanceStaleMs));
     },
 
     /** One sweep now (tests step it instead of waiting for the interval). */

@@ -85,8 +85,9 @@ export function createStore(context: StoreContext) {
       register: (instanceId: string, versions: readonly NewWorkflowVersion[]) =>
         registerWorkflowVersions(context, instanceId, versions),
       touch: (instanceId: string) => touchWorkflowVersions(context, instanceId),
-      list: () => listWorkflowVersions(context),
-      current: (workflow: string) => currentWorkflowVersion(context, workflow),
+      /** `staleMs`: a worker silent longer is not live (as the instance reaper judges it). */
+      list: (staleMs: number) => listWorkflowVersions(context, staleMs),
+      current: (workflow: string, staleMs: number) => currentWorkflowVersion(context, workflow, staleMs),
     },
     schedules: {
       insert: (schedule: NewSchedule) => insertSchedule(context, schedule),

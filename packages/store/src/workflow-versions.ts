@@ -29,7 +29,7 @@ export interface WorkflowWorker {
 export interface WorkflowVersion extends NewWorkflowVersion {
   firstSeenAt: Date;
   lastSeenAt: Date;
-  /** Alive instances serving this version. */
+  /** Live instances serving this version: alive and heard from within the caller's `staleMs`. */
   workers: WorkflowWorker[];
 }
 
@@ -93,14 +93,23 @@ export async function touchWorkflowVersions({ db, clock }: StoreContext, instanc
       and v.last_seen_at < ${stale}::timestamptz`);
 }
 
-/** The registered versions (of one workflow, or all), each with its alive workers; newest seen first per workflow. */
-async function selectVersions({ db }: StoreContext, workflow: string | undefined): Promise<WorkflowVersion[]> {
+/**
+ * The registered versions (of one workflow, or all), each with its live workers; newest seen first per workflow.
+ * A worker is live when it is `alive` and heartbeat within `staleMs`: one that crashed with no peer left to declare
+ * it dead would otherwise count forever.
+ */
+async function selectVersions(
+  { db, clock }: StoreContext,
+  workflow: string | undefined,
+  staleMs: number,
+): Promise<WorkflowVersion[]> {
+  const heardSince = new Date(clock.now().getTime() - staleMs).toISOString();
   const rows = await db.execute<VersionRow>(sql`
     select v.workflow, v.version, v.input_schema, v.options, v.first_seen_at::text, v.last_seen_at::text,
       coalesce(json_agg(json_build_object('id', i.id, 'host', i.host) order by i.id) filter (where i.id is not null), '[]') as workers
     from workflow_versions v
     left join workflow_instances wi on wi.workflow = v.workflow and wi.version = v.version
-    left join instances i on i.id = wi.instance_id and i.status = 'alive'
+    left join instances i on i.id = wi.instance_id and i.status = 'alive' and i.heartbeat_at >= ${heardSince}::timestamptz
     ${workflow === undefined ? sql`` : sql`where v.workflow = ${workflow}`}
     group by v.workflow, v.version
     order by v.workflow, v.last_seen_at desc, v.first_seen_at desc, v.version
@@ -108,16 +117,20 @@ async function selectVersions({ db }: StoreContext, workflow: string | undefined
   return rows.map(toVersion);
 }
 
-/** Every registered version with its alive workers, grouped by workflow (newest seen first within each). */
-export function listWorkflowVersions(context: StoreContext): Promise<WorkflowVersion[]> {
-  return selectVersions(context, undefined);
+/** Every registered version with its live workers, grouped by workflow (newest seen first within each). */
+export function listWorkflowVersions(context: StoreContext, staleMs: number): Promise<WorkflowVersion[]> {
+  return selectVersions(context, undefined, staleMs);
 }
 
 /**
- * The version of `workflow` a new run is checked against: the most recently seen one an alive worker serves,
+ * The version of `workflow` a new run is checked against: the most recently seen one a live worker serves,
  * else the most recently seen one; null when no worker ever registered the workflow.
  */
-export async function currentWorkflowVersion(context: StoreContext, workflow: string): Promise<WorkflowVersion | null> {
-  const versions = await selectVersions(context, workflow);
+export async function currentWorkflowVersion(
+  context: StoreContext,
+  workflow: string,
+  staleMs: number,
+): Promise<WorkflowVersion | null> {
+  const versions = await selectVersions(context, workflow, staleMs);
   return versions.find((version) => version.workers.length > 0) ?? versions[0] ?? null;
 }
