@@ -1,17 +1,23 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { api, exitOf, freePort, poll, startServerProcess, type ServerProcess } from './testing/server-process.js';
 
-// As root the embedded PostgreSQL runs as the OS user "postgres", which must be able to traverse the data
-// directory: mkdtemp makes it 0700, so open it up (its parent, /tmp, is world-traversable).
-const dataDir = mkdtempSync(join(tmpdir(), 'rs-embedded-'));
-chmodSync(dataDir, 0o755);
-const pidFile = join(dataDir, 'pgdata', 'postmaster.pid');
+// The data directory sits inside a 0700 directory (mkdtemp makes them so), like a checkout under /root. As root
+// the embedded PostgreSQL runs as the OS user "postgres", which cannot reach it there, so the server keeps it in
+// /var/lib/runstream/<first 12 hex of sha256 of its path> instead (unique to this run); otherwise in place.
+const parent = mkdtempSync(join(tmpdir(), 'rs-embedded-'));
+const dataDir = join(parent, 'data');
+const isRoot = process.getuid?.() === 0;
+const clusterDir = isRoot
+  ? join('/var/lib/runstream', createHash('sha256').update(dataDir).digest('hex').slice(0, 12))
+  : dataDir;
+const pidFile = join(clusterDir, 'pgdata', 'postmaster.pid');
 const started: ServerProcess[] = [];
-const secret = (file: string) => readFileSync(join(dataDir, file), 'utf8').trim();
+const secret = (file: string) => readFileSync(join(clusterDir, file), 'utf8').trim();
 
 afterAll(async () => {
   for (const server of started) server.signal('SIGTERM');
@@ -25,7 +31,8 @@ afterAll(async () => {
       // gone
     }
   }
-  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(parent, { recursive: true, force: true });
+  rmSync(clusterDir, { recursive: true, force: true });
 });
 
 describe('the embedded default (no DATABASE_URL)', () => {
@@ -40,7 +47,12 @@ describe('the embedded default (no DATABASE_URL)', () => {
     started.push(first.server);
     expect(first.ready).toMatchObject({ database: 'embedded', queue: 'postgres', role: 'all' });
     expect(first.server.logs.some((line) => line.msg === 'initialising a new PostgreSQL cluster')).toBe(true);
-    expect(existsSync(join(dataDir, 'pgdata', 'PG_VERSION'))).toBe(true);
+    expect(existsSync(join(clusterDir, 'pgdata', 'PG_VERSION'))).toBe(true);
+    if (isRoot) {
+      const moved = first.server.logs.find((line) => line.component === 'embedded-postgres' && 'requested' in line);
+      expect(moved).toMatchObject({ dataDir: clusterDir, requested: dataDir, notTraversable: parent });
+      expect(existsSync(dataDir)).toBe(false);
+    }
 
     // The server works as a role of its own that is no superuser, and an idle transaction cannot hold back the
     // feed (the cluster-wide xmin) for longer than its timeout.
