@@ -5,6 +5,7 @@
  *   pnpm bench:peers                          # BENCH_REPEATS (default 3) × BENCH_SECONDS (default 5) per figure
  *   BENCH_SECONDS=3 BENCH_REPEATS=3 pnpm bench:peers
  *   BENCH_MEASUREMENTS=statements,stream pnpm bench:peers   # some of runs1, runs5, latency, stream, statements
+ *   BENCH_SYSTEMS=runstream-postgres,dbos pnpm bench:peers  # some of runstream-postgres, runstream-redis, dbos
  *
  * Systems: Runstream with BullMQ's PostgreSQL backend, Runstream with Redis, and DBOS 5.3 with workflows started
  * directly (`DBOS.startWorkflow`). DBOS's queues poll every second by default (`minPollingIntervalMs`), which would
@@ -60,8 +61,10 @@ const POOL_SIZE = 8;
 const RUN_TIMEOUT_MS = 60_000;
 const CHILD_TIMEOUT_MS = (benchSeconds * 2 + 120) * 1000;
 
-const systems = ['runstream-postgres', 'runstream-redis', 'dbos'] as const;
-type System = (typeof systems)[number];
+const allSystems = ['runstream-postgres', 'runstream-redis', 'dbos'] as const;
+type System = (typeof allSystems)[number];
+/** BENCH_SYSTEMS=runstream-postgres,dbos measures only those. */
+const systems = allSystems.filter((name) => (process.env.BENCH_SYSTEMS ?? allSystems.join(',')).split(',').includes(name));
 const allMeasurements = ['runs1', 'runs5', 'latency', 'stream', 'statements'] as const;
 type Measurement = (typeof allMeasurements)[number];
 /** BENCH_MEASUREMENTS=statements,stream runs only those. */
@@ -376,7 +379,7 @@ const best = (values: number[], higherIsBetter: boolean) =>
   higherIsBetter ? Math.max(...values) : Math.min(...values);
 
 async function main() {
-  const results = new Map<System, Figures[]>(systems.map((system) => [system, []]));
+  const results = new Map<System, Figures[]>(allSystems.map((system) => [system, []]));
   console.log(
     `\n# Runstream vs DBOS Transact 5.3 (started directly, not through its 1 s-polling queue): ${repeats} repeats, ` +
       `${benchSeconds} s per figure, systems alternating\n`,
@@ -432,7 +435,7 @@ async function main() {
     ['median (best) of repeats', 'Runstream, PG queue', 'Runstream, Redis', 'DBOS direct', 'PG queue / DBOS', 'Redis / DBOS'],
     rows.map(([label, key, higherIsBetter, digits]) => [
       label,
-      ...systems.map((system) => cell(valuesOf(system, key), higherIsBetter, digits)),
+      ...allSystems.map((system) => cell(valuesOf(system, key), higherIsBetter, digits)),
       ratio('runstream-postgres', key),
       ratio('runstream-redis', key),
     ]),

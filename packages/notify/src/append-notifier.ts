@@ -6,8 +6,8 @@ import { encodeRunAppendedBatches } from './codec.js';
  * appending transaction would take PostgreSQL's database-wide notify lock and hold it through that commit's
  * disk flush, serializing every appender. Sent on its own, a NOTIFY commits without a flush, so the lock is
  * held for microseconds; and everything appended while one is in flight goes out in the next, one payload for
- * many runs. The outbox row written with the events stays the durable record: a NOTIFY lost here (a crash, a
- * dropped connection) only delays listeners until the drainer or their periodic re-check catches up.
+ * many runs. A NOTIFY lost here (a crash, a dropped connection) only delays listeners until their periodic
+ * re-check (or, for an append that wrote an outbox row, the drainer) catches up.
  */
 export class AppendNotifier {
   private pending = new Map<string, number>();

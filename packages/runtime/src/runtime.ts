@@ -9,6 +9,8 @@ import {
 } from '@runstream/outbox';
 import { connectStore, type EventLog, type RunRepository, type Store } from '@runstream/store';
 
+const MAX_UNHEARD_OWN_APPENDS = 10_000;
+
 export interface RuntimeConfig {
   databaseUrl: string;
   /**
@@ -75,11 +77,22 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     },
     onError: (error) => onError(error, 'drainer'),
   });
+  /**
+   * This node's appends by run (the highest seq) until their NOTIFY comes back: hearing its own NOTIFY must not
+   * wake the drainer, which `onAppended` woke already if the append wrote an outbox row. Bounded: a NOTIFY that
+   * never comes back (lost) leaves an entry behind, and forgetting them only costs an idle drain pass.
+   */
+  const unheardOwnAppends = new Map<string, number>();
   const listener = createNotificationListener({
     databaseUrl: config.databaseUrl,
     channel,
     onAppended(signal) {
       bus.publish(signal);
+      const own = unheardOwnAppends.get(signal.runId);
+      if (own !== undefined && signal.lastSeq <= own) {
+        if (signal.lastSeq === own) unheardOwnAppends.delete(signal.runId);
+        return;
+      }
       drainer.wake();
     },
     onReconnected() {
@@ -93,10 +106,15 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     (payload) => store.notify(channel, payload),
     (error) => onError(error, 'notify'),
   );
-  /** After every committed append on this node: local subscribers now, the drainer now, other nodes by NOTIFY. */
-  function onAppended(signal: RunAppended) {
+  /**
+   * After every committed append on this node: local subscribers now, the drainer now (when the append left an
+   * outbox row), other nodes by NOTIFY.
+   */
+  function onAppended(signal: RunAppended, outboxed: boolean) {
     bus.publish(signal);
-    drainer.wake();
+    if (outboxed) drainer.wake();
+    if (unheardOwnAppends.size >= MAX_UNHEARD_OWN_APPENDS) unheardOwnAppends.clear();
+    unheardOwnAppends.set(signal.runId, signal.lastSeq);
     notifier.notify(signal);
   }
 

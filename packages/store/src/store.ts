@@ -2,6 +2,7 @@ import { defaults, type Clock, type RunAppended } from '@runstream/domain';
 import { connectDatabase } from '@runstream/db';
 import type { EventLogContext, StoreContext } from './context.js';
 import { appendEvents, type AppendOptions } from './events/append.js';
+import { KnownProjections } from './events/known-projections.js';
 import { readAllEvents } from './events/read-all.js';
 import { readEvents, readEventStream, type ReadOptions } from './events/read.js';
 import { currentFeedCursor } from './feed.js';
@@ -131,7 +132,7 @@ export interface StoreConnectionConfig {
   /** `application_name`, visible in pg_stat_activity. */
   applicationName?: string;
   clock: Clock;
-  onAppended?: (signal: RunAppended) => void;
+  onAppended?: (signal: RunAppended, outboxed: boolean) => void;
 }
 
 export interface StoreConnection {
@@ -147,7 +148,12 @@ export function connectStore(config: StoreConnectionConfig): StoreConnection {
     applicationName: config.applicationName,
   });
   return {
-    store: createStore({ db: database.db, clock: config.clock, onAppended: config.onAppended }),
+    store: createStore({
+      db: database.db,
+      clock: config.clock,
+      onAppended: config.onAppended,
+      known: new KnownProjections(),
+    }),
     close: (timeoutSeconds) => database.close(timeoutSeconds),
   };
 }

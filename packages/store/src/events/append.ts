@@ -14,7 +14,7 @@ import { sql } from 'drizzle-orm';
 import type { EventLogContext } from '../context.js';
 import { checkFence, fenceHolds, releasedLease, type Fence } from '../leases.js';
 import { stateFromRow, type ProjectionRow } from '../projection.js';
-import { eventWrites } from './event-writes.js';
+import { eventWrites, needsOutboxRow } from './event-writes.js';
 
 export interface AppendOptions {
   /** Optimistic concurrency: the run's current last seq as the caller last saw it. */
@@ -50,15 +50,17 @@ const APPEND_LOCK_CLASS = 0x52756e41; // "RunA"
 const appendLock = (runId: string) => sql`select pg_advisory_xact_lock(${APPEND_LOCK_CLASS}, hashtext(${runId}))`;
 
 function written(
-  { onAppended }: EventLogContext,
+  { onAppended, known }: EventLogContext,
   runId: string,
   events: readonly NewEvent[],
   baseSeq: number,
   at: Date,
   state: RunState,
+  outboxed: boolean,
 ): AppendResult {
   const lastSeq = baseSeq + events.length;
-  onAppended?.({ runId, lastSeq });
+  known?.remember(runId, lastSeq, state);
+  onAppended?.({ runId, lastSeq }, outboxed);
   return {
     runId,
     lastSeq,
@@ -80,6 +82,8 @@ async function appendNeutral(
   fence: Fence | undefined,
 ): Promise<AppendResult | null> {
   const at = context.clock.now();
+  // Neutral events leave the run running.
+  const outboxed = needsOutboxRow(fence, 'running');
   try {
     const [row] = await context.db.execute<ProjectionRow & { base_seq: number }>(sql`
       with append_lock as (${appendLock(runId)}), locked_run as (
@@ -88,13 +92,78 @@ async function appendNeutral(
         where id = ${runId} and status = 'running' and exists (select from append_lock) ${fenceHolds(fence)}
         returning id, last_seq - ${events.length} as base_seq, status, last_seq, attempts, retries,
           cancel_requested, started_at, finished_at, output, error, wake_at, waiting
-      ), ${eventWrites({ source: 'locked_run', events, at })}
+      ), ${eventWrites({ source: 'locked_run', events, at, outboxed })}
       select * from locked_run`);
-    return row ? written(context, runId, events, row.base_seq, at, stateFromRow(row)) : null;
+    return row ? written(context, runId, events, row.base_seq, at, stateFromRow(row), outboxed) : null;
   } catch (error) {
     if (pgErrorCode(error) === '23505' && pgErrorConstraint(error) === 'run_events_run_key_key') return null;
     throw error;
   }
+}
+
+/**
+ * Writes events folded into `state` from the projection at `baseSeq`, guarded by that seq (and the fence):
+ * false when the run moved on meanwhile (or the fence no longer holds, or the run is gone), and nothing was
+ * written.
+ */
+async function writeFolded(
+  context: EventLogContext,
+  runId: string,
+  fresh: readonly NewEvent[],
+  { baseSeq, state, at, fence }: { baseSeq: number; state: RunState; at: Date; fence: Fence | undefined },
+): Promise<boolean> {
+  const [result] = await context.db.execute<{ id: string }>(sql`
+    with append_lock as (${appendLock(runId)}), locked_run as (
+      update runs set
+        last_seq = ${baseSeq + fresh.length},
+        status = ${state.status},
+        attempts = ${state.attempts},
+        retries = ${state.retries},
+        cancel_requested = ${state.cancelRequested},
+        started_at = ${state.startedAt?.toISOString() ?? null}::timestamptz,
+        finished_at = ${state.finishedAt?.toISOString() ?? null}::timestamptz,
+        output = ${state.output === null ? null : JSON.stringify(state.output)}::jsonb,
+        error = ${state.error === null ? null : JSON.stringify(state.error)}::jsonb,
+        wake_at = ${state.wakeAt?.toISOString() ?? null}::timestamptz,
+        waiting = ${state.waiting === null ? null : JSON.stringify(state.waiting)}::jsonb,
+        updated_at = ${at.toISOString()}::timestamptz
+        ${releasedLease(isTerminal(state.status) || fence?.release === true)}
+        ${isTerminal(state.status) ? sql`, waiting_reason = null` : sql``}
+      where id = ${runId} and last_seq = ${baseSeq} and exists (select from append_lock)
+        ${fenceHolds(fence)}
+      returning id, ${baseSeq}::integer as base_seq
+    ), ${eventWrites({ source: 'locked_run', events: fresh, at, outboxed: needsOutboxRow(fence, state.status) })}
+    select id from locked_run`);
+  return result !== undefined;
+}
+
+/**
+ * A status change in one statement, folded from the projection this store wrote last (KnownProjections):
+ * null when there is none, the caller's `expectedSeq` is not its seq, the batch carries keys (only a read
+ * sees which are in the log already), the fold refuses the events (the known projection may be behind), or the
+ * guarded write finds the run moved on: then the general path reads and decides.
+ */
+async function appendFromKnown(
+  context: EventLogContext,
+  runId: string,
+  events: readonly NewEvent[],
+  { fence, expectedSeq }: AppendOptions,
+): Promise<AppendResult | null> {
+  const known = context.known?.get(runId);
+  if (!known || events.some((event) => event.key !== undefined)) return null;
+  if (expectedSeq !== undefined && expectedSeq !== known.lastSeq) return null;
+  const at = context.clock.now();
+  let state: RunState;
+  try {
+    state = applyEvents(known.state, events, at);
+  } catch {
+    return null;
+  }
+  if (!(await writeFolded(context, runId, events, { baseSeq: known.lastSeq, state, at, fence }))) {
+    context.known?.forget(runId);
+    return null;
+  }
+  return written(context, runId, events, known.lastSeq, at, state, needsOutboxRow(fence, state.status));
 }
 
 /**
@@ -117,6 +186,9 @@ export async function appendEvents(
   const { fence, expectedSeq } = options;
   if (events.length > 0 && expectedSeq === undefined && events.every(leavesRunningStateAsIs)) {
     const result = await appendNeutral(context, runId, events, fence);
+    if (result) return result;
+  } else if (events.length > 0) {
+    const result = await appendFromKnown(context, runId, events, options);
     if (result) return result;
   }
   const keys = [...new Set(events.flatMap((event) => (event.key === undefined ? [] : [event.key])))];
@@ -150,28 +222,7 @@ export async function appendEvents(
 
     const at = clock.now();
     const state = applyEvents(before, fresh, at);
-    const [result] = await db.execute<{ id: string }>(sql`
-      with append_lock as (${appendLock(runId)}), locked_run as (
-        update runs set
-          last_seq = ${current.last_seq + fresh.length},
-          status = ${state.status},
-          attempts = ${state.attempts},
-          retries = ${state.retries},
-          cancel_requested = ${state.cancelRequested},
-          started_at = ${state.startedAt?.toISOString() ?? null}::timestamptz,
-          finished_at = ${state.finishedAt?.toISOString() ?? null}::timestamptz,
-          output = ${state.output === null ? null : JSON.stringify(state.output)}::jsonb,
-          error = ${state.error === null ? null : JSON.stringify(state.error)}::jsonb,
-          wake_at = ${state.wakeAt?.toISOString() ?? null}::timestamptz,
-          waiting = ${state.waiting === null ? null : JSON.stringify(state.waiting)}::jsonb,
-          updated_at = ${at.toISOString()}::timestamptz
-          ${releasedLease(isTerminal(state.status) || fence?.release === true)}
-          ${isTerminal(state.status) ? sql`, waiting_reason = null` : sql``}
-        where id = ${runId} and last_seq = ${current.last_seq} and exists (select from append_lock)
-          ${fenceHolds(fence)}
-        returning id, ${current.last_seq}::integer as base_seq
-      ), ${eventWrites({ source: 'locked_run', events: fresh, at })}
-      select id from locked_run`);
-    if (result) return written(context, runId, fresh, current.last_seq, at, state);
+    const done = await writeFolded(context, runId, fresh, { baseSeq: current.last_seq, state, at, fence });
+    if (done) return written(context, runId, fresh, current.last_seq, at, state, needsOutboxRow(fence, state.status));
   }
 }

@@ -93,7 +93,7 @@ export async function createRun(context: StoreContext, input: CreateRunInput): P
           ${idempotencyKey ?? null}, ${concurrencyKey ?? null}, ${waitingReason ?? null}, ${parentRunId ?? null}, ${after?.length ? sqlArray(after, 'uuid') : null},
           1, ${atIso}::timestamptz, ${atIso}::timestamptz)
         returning id, 0 as base_seq
-      ), ${eventWrites({ source: 'created_run', events: [event], at })}
+      ), ${eventWrites({ source: 'created_run', events: [event], at, outboxed: true })}
       select id from created_run`);
   } catch (error) {
     if (idempotencyKey && pgErrorCode(error) === '23505' && pgErrorConstraint(error) === 'runs_idempotency_key_key') {
@@ -107,7 +107,8 @@ export async function createRun(context: StoreContext, input: CreateRunInput): P
     }
     throw error;
   }
-  onAppended?.({ runId: id, lastSeq: 1 });
+  context.known?.remember(id, 1, state);
+  onAppended?.({ runId: id, lastSeq: 1 }, true);
   const run = await getRun(context, id);
   if (!run) throw new Error(`run ${id} vanished right after it was created`);
   return { run, created: true };
