@@ -1,5 +1,6 @@
 import { ORPCError } from '@orpc/server';
 import type { ErrorInfo, RunEvent } from '@runstream/domain';
+import type { EncodedEvent } from '@runstream/store';
 
 /** What a client sees of an event: no idempotency key, and error stacks only when the server allows them. */
 export function presentEvent(event: RunEvent, exposeStacks: boolean): RunEvent {
@@ -33,6 +34,20 @@ export function sseFrame(event: string, data: unknown, meta?: { id?: string; ret
   const id = meta?.id === undefined ? '' : `id: ${meta.id}\n`;
   // JSON never holds a raw newline, so the payload is one `data:` line.
   return `event: ${event}\n${retry}${id}data: ${JSON.stringify(data)}\n\n`;
+}
+
+/** An event read as JSON text, with its SSE frame once some stream needed it (shared by every stream sending it). */
+export interface FramedEvent extends EncodedEvent {
+  frame?: string;
+}
+
+/**
+ * The `message` frame of an event (its SSE id is its seq), encoded once per event however many streams send it;
+ * with `retry`, a frame of its own (a stream's first, which advertises the reconnection delay).
+ */
+export function sseEventFrame(event: FramedEvent, retry?: number): string {
+  if (retry !== undefined) return `event: message\nretry: ${retry}\nid: ${event.seq}\ndata: ${event.json}\n\n`;
+  return (event.frame ??= `event: message\nid: ${event.seq}\ndata: ${event.json}\n\n`);
 }
 
 /** How a stream ends when aborted: the `done` event is only for a terminal run, so this is an `error` event. */

@@ -1,12 +1,12 @@
-import { getEventMeta, ORPCError } from '@orpc/server';
+import { ORPCError } from '@orpc/server';
 import { inputs } from '@runstream/contract';
 import { fieldPath, RunNotFoundError } from '@runstream/domain';
 import type { Runtime } from '@runstream/runtime';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { assertCanRead, unauthorizedMessages, type Authenticator, type Credential } from './auth.js';
 import { badRequest, retryAfterHeader, toApiErrorOrFault, type ApiLogger, type FieldIssue } from './errors.js';
-import { sseFrame } from './presentation.js';
-import { runEventStream, seqAfterLastEventId } from './run-stream.js';
+import { sseEventFrame, sseFrame } from './presentation.js';
+import { runEventPages, seqAfterLastEventId } from './run-stream.js';
 import type { ReadGate, StreamSettings, StreamTracker } from './stream-control.js';
 
 export interface RunStreamRouteDeps {
@@ -42,8 +42,9 @@ function sendError(res: ServerResponse, error: ORPCError<string, unknown>): void
  * `GET /api/runs/{id}/stream`, written straight to the socket. It serves the contract's `runs.stream` (same input,
  * checks, errors and SSE messages as oRPC's OpenAPI handler would), but oRPC's path costs each event a trip
  * through web streams, a serializer and its own socket write, and each open stream ~46 KB of heap: here events
- * read together leave in one write, and an open stream holds its generator and its socket. The typed client's
- * `/rpc` route still goes through oRPC.
+ * come from the log as JSON text (no parse and re-encode), each event's frame is encoded once for every stream
+ * sending it, a page read together leaves in one write, and an open stream holds its generator and its socket.
+ * The typed client's `/rpc` route still goes through oRPC.
  */
 export async function serveRunStream(
   req: IncomingMessage,
@@ -83,7 +84,7 @@ export async function serveRunStream(
   }
 
   if (disconnected.signal.aborted) return;
-  const events = runEventStream(
+  const pages = runEventPages(
     deps.runtime,
     { runId, fromSeq, settings: deps.settings, exposeStacks: deps.exposeErrorStacks },
     {
@@ -126,14 +127,19 @@ export async function serveRunStream(
         })
       : undefined;
 
+  let advertisedRetry = false;
   try {
     for (;;) {
-      const next = await events.next();
+      const next = await pages.next();
       if (next.done) {
         pending += sseFrame('done', next.value);
         break;
       }
-      pending += sseFrame('message', next.value, getEventMeta(next.value));
+      for (const event of next.value) {
+        // The stream's first frame advertises the reconnection delay; every other one is shared between streams.
+        pending += sseEventFrame(event, advertisedRetry ? undefined : deps.settings.retryMs);
+        advertisedRetry = true;
+      }
       if (pending.length >= FLUSH_BYTES) flush();
       else if (!flushScheduled) {
         flushScheduled = true;
@@ -154,6 +160,6 @@ export async function serveRunStream(
       flush();
       res.end();
     }
-    await events.return(undefined as never);
+    await pages.return(undefined as never);
   }
 }

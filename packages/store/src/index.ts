@@ -1,7 +1,7 @@
 export { createStore, createEventLog, connectStore, type Store, type StoreConnection, type StoreConnectionConfig, type EventLog, type RunRepository } from './store.js';
 export type { StoreContext, EventLogContext } from './context.js';
 export type { AppendOptions, AppendResult } from './events/append.js';
-export type { ReadOptions } from './events/read.js';
+export type { EncodedEvent, ReadOptions } from './events/read.js';
 export type { FeedEvent, FeedPage } from './events/read-all.js';
 export { decodeFeedCursor, encodeFeedCursor, feedStart, positionBeforeTransaction, type FeedPosition } from './feed-cursor.js';
 export type { Run } from './runs/run.js';

@@ -4,7 +4,7 @@ import type { EventLogContext, StoreContext } from './context.js';
 import { appendEvents, type AppendOptions } from './events/append.js';
 import { KnownProjections } from './events/known-projections.js';
 import { readAllEvents } from './events/read-all.js';
-import { readEvents, readEventStream, type ReadOptions } from './events/read.js';
+import { readEncodedEvents, readEvents, readEventStream, type ReadOptions } from './events/read.js';
 import { currentFeedCursor } from './feed.js';
 import { ping } from './health.js';
 import { analyzeEventLog } from './maintenance.js';
@@ -51,6 +51,8 @@ export function createEventLog(context: EventLogContext) {
       appendEvents(context, runId, events, options),
     read: (runId: string, options?: ReadOptions) => readEvents(context, runId, options),
     readStream: (runId: string, options?: ReadOptions) => readEventStream(context, runId, options),
+    readEncoded: (runId: string, options: ReadOptions & { withStacks: boolean }) =>
+      readEncodedEvents(context, runId, options),
     readAll: (options?: { after?: string; limit?: number }) => readAllEvents(context, options),
   };
 }

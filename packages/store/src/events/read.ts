@@ -69,3 +69,40 @@ export async function* readEventStream(
     fromSeq = page[page.length - 1]!.seq + 1;
   }
 }
+
+/** A stored event as JSON text, encoded by PostgreSQL: what a stream sends without parsing and re-encoding it. */
+export interface EncodedEvent {
+  seq: number;
+  type: EventType;
+  /** `{"runId","seq","type","data","createdAt"}` as the API presents an event (no key; `createdAt` in ISO form). */
+  json: string;
+}
+
+/**
+ * One keyset page of a run's events (as `readEvents`), each as the JSON text a client receives, built from the
+ * stored `data` text: no parse and re-encode in Node. Without `withStacks`, `data.error.stack` is left out.
+ */
+export async function readEncodedEvents(
+  { db }: EventLogContext,
+  runId: string,
+  options: ReadOptions & { withStacks: boolean },
+): Promise<EncodedEvent[]> {
+  const fromSeq = options.fromSeq ?? 1;
+  if (!Number.isInteger(fromSeq) || fromSeq < 1 || fromSeq > MAX_INT4) {
+    throw new RangeError(`fromSeq must be an integer from 1 to ${MAX_INT4}`);
+  }
+  const limit = pageSize(options.limit, 'limit');
+  const lastSeq = Math.min(fromSeq + limit - 1, MAX_INT4);
+  const data = options.withStacks
+    ? sql`data`
+    : sql`case when jsonb_typeof(data -> 'error') = 'object' then data #- '{error,stack}' else data end`;
+  // run_id is a uuid and type one of the event types: neither needs escaping.
+  const rows = await db.execute<EncodedEvent & Record<string, unknown>>(sql`
+    select seq, type, '{"runId":"' || run_id || '","seq":' || seq || ',"type":"' || type || '","data":'
+      || (${data})::text || ',"createdAt":"'
+      || to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"}' as json
+    from run_events
+    where run_id = ${runId} and seq >= ${fromSeq} and seq <= ${lastSeq}
+    order by seq limit ${limit}`);
+  return [...rows];
+}
