@@ -80,24 +80,63 @@ interface LeaseRow extends Record<string, unknown> {
   cancel_requested: boolean;
 }
 
+/** Why a lease cannot be taken now, from the run's row; null when nothing stands in the way. */
+function refusal(run: LeaseRow | undefined, now: Date): LeaseOutcome | null {
+  if (!run) return { kind: 'missing' };
+  if (run.status !== 'queued' && run.status !== 'running') return { kind: 'finished' };
+  if (run.lease_owner !== null && new Date(run.lease_expires_at!) > now) return { kind: 'held' };
+  // A suspended run is woken early only to be cancelled.
+  if (run.wake_at !== null && new Date(run.wake_at) > now && !run.cancel_requested) {
+    return { kind: 'suspended', wakeAt: new Date(run.wake_at) };
+  }
+  // A run waiting for a signal without a timeout is woken by that signal (which clears `waiting`).
+  if (run.waiting !== null && run.wake_at === null && !run.cancel_requested) return { kind: 'suspended', wakeAt: null };
+  return null;
+}
+
 export function createLeases({ db, clock }: StoreContext): Leases {
+  /**
+   * Without a concurrency limit, one statement: the update takes the lease where `refusal` would find nothing
+   * in the way (the same conditions, in SQL), and the row as it was tells why when it did not.
+   */
+  async function acquireAtOnce(runId: string, owner: string, leaseMs: number): Promise<LeaseOutcome> {
+    const now = clock.now();
+    const at = now.toISOString();
+    const [run] = await db.execute<LeaseRow & { taken_token: number | null }>(sql`
+      with run as (
+        select status, workflow, concurrency_key, waiting_reason, lease_owner, lease_expires_at, wake_at, waiting,
+          cancel_requested
+        from runs where id = ${runId}
+      ), taken as (
+        update runs set lease_owner = ${owner}, lease_token = lease_token + 1, waiting_reason = null,
+          lease_expires_at = ${new Date(now.getTime() + leaseMs).toISOString()}::timestamptz
+        where id = ${runId} and status in ('queued', 'running')
+          and (lease_owner is null or lease_expires_at <= ${at}::timestamptz)
+          and (cancel_requested or ((wake_at is null or wake_at <= ${at}::timestamptz) and (waiting is null or wake_at is not null)))
+        returning lease_token
+      )
+      select status, workflow, concurrency_key, waiting_reason, lease_owner, lease_expires_at::text, wake_at::text,
+        waiting, cancel_requested, (select lease_token from taken) as taken_token
+      from run`);
+    if (run && run.taken_token !== null) return { kind: 'acquired', token: run.taken_token };
+    // Not taken although nothing stood in the way when the statement began: another acquirer won the row.
+    return refusal(run, now) ?? { kind: 'held' };
+  }
+
   return {
     acquire(runId, owner, { leaseMs, concurrency, keyConcurrency, concurrencyKey }) {
+      if (concurrency === undefined && keyConcurrency === undefined && concurrencyKey === undefined) {
+        return acquireAtOnce(runId, owner, leaseMs);
+      }
       return db.transaction(async (tx) => {
         const now = clock.now();
-        const [run] = await tx.execute<LeaseRow>(sql`
+        const [row] = await tx.execute<LeaseRow>(sql`
           select status, workflow, concurrency_key, waiting_reason, lease_owner, lease_expires_at::text, wake_at::text, waiting,
             cancel_requested
           from runs where id = ${runId}`);
-        if (!run) return { kind: 'missing' };
-        if (run.status !== 'queued' && run.status !== 'running') return { kind: 'finished' };
-        if (run.lease_owner !== null && new Date(run.lease_expires_at!) > now) return { kind: 'held' };
-        // A suspended run is woken early only to be cancelled.
-        if (run.wake_at !== null && new Date(run.wake_at) > now && !run.cancel_requested) {
-          return { kind: 'suspended', wakeAt: new Date(run.wake_at) };
-        }
-        // A run waiting for a signal without a timeout is woken by that signal (which clears `waiting`).
-        if (run.waiting !== null && run.wake_at === null && !run.cancel_requested) return { kind: 'suspended', wakeAt: null };
+        const refused = refusal(row, now);
+        if (refused) return refused;
+        const run = row!;
         // The run waits (queued, or suspended-and-woken) with the reason recorded, so the API can show it.
         const throttle = async (reason: string): Promise<LeaseOutcome> => {
           if (run.waiting_reason !== reason) {
