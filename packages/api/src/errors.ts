@@ -4,6 +4,7 @@ import {
   fieldPath,
   IdempotencyKeyReusedError,
   InvalidCursorError,
+  isDependencyOutage,
   RunNotFoundError,
   RunStatusConflictError,
   ScheduleExistsError,
@@ -48,42 +49,6 @@ export function issuesOf(error: InputValidationError): [FieldIssue, ...FieldIssu
 
 /** Seconds a client should wait before retrying a call refused because a dependency is unreachable. */
 export const RETRY_AFTER_SECONDS = 1;
-
-/** Driver and socket codes of a connection that failed or could not be made (postgres.js, ioredis, node:net). */
-const connectionErrorCodes: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-]);
-
-/**
- * PostgreSQL's own outage codes: connection exceptions (class 08), the server shutting down or starting
- * (57P01–57P03), too many connections (53300).
- */
-function isPostgresOutageCode(code: string): boolean {
-  return /^08[0-9A-Z]{3}$/.test(code) || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300';
-}
-
-/** Whether `error` (or what caused it: drizzle wraps the driver's error) says a dependency could not be reached. */
-export function isDependencyOutage(error: unknown): boolean {
-  for (let current = error, depth = 0; current && depth < 5; depth++) {
-    if (typeof current !== 'object') return false;
-    const code = 'code' in current ? current.code : undefined;
-    if (typeof code === 'string' && (connectionErrorCodes.has(code) || isPostgresOutageCode(code))) return true;
-    if (current instanceof Error && /^Connection is closed\.?$/.test(current.message)) return true;
-    current = 'cause' in current ? current.cause : undefined;
-  }
-  return false;
-}
 
 /** The contract's answer to an outage: 503, a stable code, and how long to wait (also `Retry-After`). */
 export function dependencyUnavailable(cause: unknown): ORPCError<string, unknown> {

@@ -153,3 +153,16 @@ export type ChildOutcome = z.infer<typeof childOutcomeSchema>;
 export function signalKey(idempotencyKey: string): string {
   return `signal:${idempotencyKey}`;
 }
+
+/**
+ * The idempotency key of a step attempt's started, completed or failed event: an execution retries an append
+ * whose commit it could not confirm (the connection was lost mid-flight), and the retry must not record it twice.
+ */
+export function stepEventKey(kind: 'started' | 'completed' | 'failed', step: string, attempt: number): string {
+  return `step.${kind}:${step}:${attempt}`;
+}
+
+/** The idempotency key of an execution's run.started (the run's attempt number), for the same reason. */
+export function runStartedKey(attempt: number): string {
+  return `run.started:${attempt}`;
+}

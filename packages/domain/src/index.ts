@@ -10,3 +10,4 @@ export * from './defaults.js';
 export * from './exhaustive.js';
 export * from './storable.js';
 export * from './trace-context.js';
+export * from './outage.js';

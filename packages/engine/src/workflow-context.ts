@@ -10,6 +10,7 @@ import {
   nextUnconsumedSignal,
   parseWith,
   signalNameSchema,
+  stepEventKey,
   type Clock,
   type ErrorInfo,
   type EventData,
@@ -72,7 +73,8 @@ export interface ExecutionDeps {
 
 /**
  * The `ctx` a workflow function receives for one execution. Every write goes through the fenced append, so
- * the moment another execution takes the lease over, this one's writes fail with LeaseLostError.
+ * the moment another execution takes the lease over, this one's writes fail with LeaseLostError. Every event it
+ * writes is keyed, so the execution may retry an append whose commit it could not confirm (see the executor).
  */
 export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
   const { runId, token, eventLog, clock, workflow, signal, history } = deps;
@@ -160,7 +162,7 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
       const attempt = (record?.attempt ?? 0) + 1;
       const usedInBudget = (record?.attemptsInBudget ?? 0) + 1;
       const retries = options.retries ?? workflow.retries ?? 0;
-      await append([{ type: 'step.started', data: { step: name, attempt } }]);
+      await append([{ type: 'step.started', data: { step: name, attempt }, key: stepEventKey('started', name, attempt) }]);
       const startedAt = performance.now();
       const attemptTelemetry = deps.telemetry.stepAttempt(name, attempt);
       try {
@@ -170,6 +172,7 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
           {
             type: 'step.completed',
             data: { step: name, attempt, durationMs: Math.round(performance.now() - startedAt), output: recorded },
+            key: stepEventKey('completed', name, attempt),
           },
         ]);
         attemptTelemetry.end('completed');
@@ -180,7 +183,9 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
         const info = errorInfo(error);
         const retryable = !(error instanceof NonRetryableError) && usedInBudget <= retries;
         if (!retryable) {
-          await append([{ type: 'step.failed', data: { step: name, attempt, durationMs, error: info } }]);
+          await append([
+            { type: 'step.failed', data: { step: name, attempt, durationMs, error: info }, key: stepEventKey('failed', name, attempt) },
+          ]);
           attemptTelemetry.end('failed', error);
           throw new StepFailedError(name, info);
         }
@@ -189,7 +194,16 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
           maxMs: options.backoff?.maxMs ?? defaults.stepBackoff.maxMs,
         };
         const retryAt = new Date(clock.now().getTime() + backoffDelay(attempt, backoff)).toISOString();
-        await append([{ type: 'step.failed', data: { step: name, attempt, durationMs, error: info, retryAt } }], true);
+        await append(
+          [
+            {
+              type: 'step.failed',
+              data: { step: name, attempt, durationMs, error: info, retryAt },
+              key: stepEventKey('failed', name, attempt),
+            },
+          ],
+          true,
+        );
         attemptTelemetry.end('retrying', error);
         throw new Suspension('retry', true);
       } finally {
@@ -211,7 +225,7 @@ export function createWorkflowContext(deps: ExecutionDeps): WorkflowContext {
       if (until && until <= clock.now()) return;
       if (until) throw new Suspension('sleep', false);
       const wakeAt = new Date(clock.now().getTime() + Math.max(0, ms)).toISOString();
-      await append([{ type: 'run.sleeping', data: { name, until: wakeAt } }], true);
+      await append([{ type: 'run.sleeping', data: { name, until: wakeAt }, key: name }], true);
       throw new Suspension('sleep', true);
     },
 
