@@ -22,7 +22,8 @@ import { hostname } from 'node:os';
 import { createDispatcher } from './dispatcher.js';
 import { checkSignalData } from './signal-data.js';
 import { ShutdownSignal } from './signals.js';
-import { createExecutor } from './executor.js';
+import { createExecutor, databaseWaitMs } from './executor.js';
+import { withinBound } from './bounded.js';
 import { createInstanceRegistry, type Instance } from './instances.js';
 import type { JobQueue } from '@runstream/queue';
 import type { TracerProvider } from '@opentelemetry/api';
@@ -379,21 +380,26 @@ export function createEngine(config: EngineConfig) {
     /**
      * Graceful shutdown: stop taking jobs, let in-flight steps finish (no new step starts; those runs are handed
      * off with their lease released so another worker resumes at once), abort what is left after the grace
-     * period, then close the queue.
+     * period, then close the queue. Every wait on PostgreSQL here is bounded, so close finishes within the grace
+     * period (and a few bounded calls) even when PostgreSQL does not answer.
      */
     async close(): Promise<void> {
       draining = true;
       serving = false;
       if (sweepTimer) clearInterval(sweepTimer);
-      await schedules.stop();
-      await sweeping;
+      await withinBound(schedules.stop(), shutdownGraceMs, 'the last schedules pass').catch(() => {});
+      await withinBound(sweeping, shutdownGraceMs, 'the last sweep').catch(() => {});
       const closingWorker = queue.closeWorker();
       const grace = setTimeout(() => executor.inFlight.abortAll(new ShutdownSignal()), shutdownGraceMs);
       await executor.inFlight.settled();
       clearTimeout(grace);
       await closingWorker;
       removeDispatcher();
-      if (sweepTimer) await registry.stopped().catch((error) => onError(error, 'registry'));
+      if (sweepTimer) {
+        await withinBound(registry.stopped(), databaseWaitMs(leaseMs), 'deregistering').catch((error: unknown) =>
+          onError(error, 'registry'),
+        );
+      }
       await queue.close();
     },
   };

@@ -1,10 +1,19 @@
-import { foldStepHistory, isTerminal, LeaseLostError, type RunEvent } from '@runstream/domain';
+import {
+  backoffDelay,
+  foldStepHistory,
+  isDependencyOutage,
+  isTerminal,
+  LeaseLostError,
+  runStartedKey,
+  type RunEvent,
+} from '@runstream/domain';
 import type { EventLog, Leases, Run } from '@runstream/store';
 import type { Runtime } from '@runstream/runtime';
 import { RunCancelledSignal, ShutdownSignal, StepFailedError, Suspension } from './signals.js';
 import { createWorkflowContext, errorInfo, toJson } from './workflow-context.js';
 import type { JobQueue, RunJob } from '@runstream/queue';
 import type { WorkflowRegistry } from './registry.js';
+import { withinBound } from './bounded.js';
 import { createdTraceContext, type EngineTelemetry, type ExecutionOutcome, type ExecutionTelemetry } from './telemetry.js';
 
 export interface ExecutorConfig {
@@ -42,11 +51,28 @@ export interface InFlight {
 }
 
 /**
+ * How long one call to PostgreSQL on an execution's path may take before it counts as an outage: a third of the
+ * lease, so a stalled connection is noticed (and the call retried elsewhere) while the lease still holds.
+ */
+export function databaseWaitMs(leaseMs: number): number {
+  return Math.max(250, Math.floor(leaseMs / 3));
+}
+
+/**
  * Runs one job: take the run's lease, replay its history into a fresh workflow context, and record the outcome.
  * A job that cannot take the lease does nothing — whoever holds it (or the sweeper, once it expires) carries on.
+ *
+ * PostgreSQL outages: every call on this path is bounded (`databaseWaitMs`); a job this node cannot serve (it
+ * cannot read the run or take its lease) goes back to the queue for another node. An execution retries an append
+ * that failed for an outage, with backoff, for as long as its lease holds (its events are keyed, so an append that
+ * committed before the connection dropped is not written twice): an outage is not a step failure. An execution
+ * whose calls have not gone through for a whole lease stops renewing it; once the lease has run out unrenewed it
+ * stops, whatever its step is doing, without a write (the fence would refuse one anyway), and another worker
+ * resumes the run from its log.
  */
 export function createExecutor(config: ExecutorConfig) {
   const { runtime, leases, workflows, queue, instanceId, leaseMs, telemetry } = config;
+  const waitMs = databaseWaitMs(leaseMs);
   const running = new Map<string, { controller: AbortController; done: Promise<void> }>();
 
   /** The run's concurrency key from its input; undefined when it has none or the input no longer parses (the run fails on it). */
@@ -59,41 +85,98 @@ export function createExecutor(config: ExecutorConfig) {
   }
 
   async function handle(job: RunJob): Promise<void> {
-    const run = await runtime.runs.get(job.runId);
-    if (!run || isTerminal(run.status)) return;
-    if (run.status === 'queued' && run.after.length > 0 && !(await config.dependenciesMet(run))) return;
+    let taken: Awaited<ReturnType<typeof takeLease>>;
+    try {
+      taken = await takeLease(job);
+    } catch (error) {
+      if (!isDependencyOutage(error)) throw error;
+      // This node cannot reach PostgreSQL: the job goes back to the queue, for a node that can (or this one, later).
+      await queue.enqueue(job, {
+        jobId: `${job.runId}-outage-${Date.now()}`,
+        delayMs: waitMs + Math.round(Math.random() * waitMs),
+      });
+      return;
+    }
+    if (!taken) return;
+    const { token, heldUntil } = taken;
+
+    const controller = new AbortController();
+    const done = execute(job, token, heldUntil, controller).finally(() => running.delete(job.runId));
+    running.set(job.runId, { controller, done });
+    await done;
+  }
+
+  /** The run's lease for this node, or null when there is nothing to execute here (now). */
+  async function takeLease(job: RunJob): Promise<{ token: number; heldUntil: number } | null> {
+    const run = await withinBound(runtime.runs.get(job.runId), waitMs, 'reading the run');
+    if (!run || isTerminal(run.status)) return null;
+    if (run.status === 'queued' && run.after.length > 0 && !(await withinBound(config.dependenciesMet(run), waitMs, 'checking dependencies'))) {
+      return null;
+    }
     const workflow = workflows.get(run.workflow);
     if (!workflow) {
       config.onError(new Error(`run ${run.id}: workflow ${run.workflow} is not registered on this worker`), 'executor');
-      return;
+      return null;
     }
     // A run created by a node without the workflow's code has no key yet: it is taken here, from the input.
     const concurrencyKey = workflow.keyConcurrency && run.concurrencyKey === null ? keyOf(run.workflow, run.input) : undefined;
-    const lease = await leases.acquire(run.id, instanceId, {
-      leaseMs,
-      ...(workflow.concurrency === undefined ? {} : { concurrency: workflow.concurrency }),
-      ...(workflow.keyConcurrency === undefined ? {} : { keyConcurrency: workflow.keyConcurrency.limit }),
-      ...(concurrencyKey === undefined ? {} : { concurrencyKey }),
-    });
+    const askedAt = runtime.clock.now().getTime();
+    const lease = await withinBound(
+      leases.acquire(run.id, instanceId, {
+        leaseMs,
+        ...(workflow.concurrency === undefined ? {} : { concurrency: workflow.concurrency }),
+        ...(workflow.keyConcurrency === undefined ? {} : { keyConcurrency: workflow.keyConcurrency.limit }),
+        ...(concurrencyKey === undefined ? {} : { concurrencyKey }),
+      }),
+      waitMs,
+      'taking the lease',
+    );
     if (lease.kind === 'throttled') {
       await queue.enqueue(
         { runId: run.id, reason: 'throttled', ...(job.trace ? { trace: job.trace } : {}) },
         { jobId: `${run.id}-throttled-${Date.now()}`, delayMs: 250 + Math.round(Math.random() * 500) },
       );
-      return;
+      return null;
     }
-    if (lease.kind !== 'acquired') return;
-
-    const controller = new AbortController();
-    const done = execute(job, lease.token, controller).finally(() => running.delete(run.id));
-    running.set(run.id, { controller, done });
-    await done;
+    return lease.kind === 'acquired' ? { token: lease.token, heldUntil: askedAt + leaseMs } : null;
   }
 
-  async function execute(job: RunJob, token: number, controller: AbortController): Promise<void> {
+  async function execute(job: RunJob, token: number, leaseHeldUntil: number, controller: AbortController): Promise<void> {
     const { runId } = job;
     const { clock, bus } = runtime;
     const fence = { token };
+    /** When the lease runs out unless renewed (on this node's clock, as of the last renewal sent before it). */
+    let leaseUntil = leaseHeldUntil;
+    /** Since when this execution's calls to PostgreSQL have been failing; null while they go through. */
+    let failingSince: number | null = null;
+
+    /**
+     * `call`, retried with backoff while it fails for an outage and the lease holds. Gives up with LeaseLostError
+     * (aborting the execution) once the lease has run out, or with the abort reason once the lease was lost or
+     * the engine's shutdown grace is over; a cancel still gets its run.cancelled written.
+     */
+    async function durably<T>(what: string, call: () => Promise<T>): Promise<T> {
+      for (let retry = 1; ; retry++) {
+        try {
+          const result = await withinBound(call(), waitMs, what);
+          failingSince = null;
+          return result;
+        } catch (error) {
+          if (!isDependencyOutage(error)) throw error;
+          const now = clock.now().getTime();
+          failingSince ??= now;
+          const { reason } = controller.signal;
+          if (reason instanceof LeaseLostError || reason instanceof ShutdownSignal) throw reason;
+          const pause = backoffDelay(retry, { baseMs: 25, maxMs: waitMs });
+          if (now + pause >= leaseUntil) {
+            const lost = new LeaseLostError(runId, token);
+            controller.abort(lost);
+            throw lost;
+          }
+          await new Promise((resolve) => setTimeout(resolve, pause));
+        }
+      }
+    }
     /**
      * Cancel requests arrive as bus signals, and so do this execution's own appends: the bus delivers those
      * synchronously, before the append's promise resolves. Every append's result carries the run's cancel flag
@@ -109,7 +192,7 @@ export function createExecutor(config: ExecutorConfig) {
       if (state.cancelRequested && !controller.signal.aborted) controller.abort(new RunCancelledSignal());
     };
     const checkCancel = () => {
-      runtime.runs.get(runId).then(
+      withinBound(runtime.runs.get(runId), waitMs, 'reading the run').then(
         (current) => {
           if (current) seen(current);
         },
@@ -120,7 +203,7 @@ export function createExecutor(config: ExecutorConfig) {
     async function own<T>(operation: () => Promise<T>, state: (result: T) => CancelState | null): Promise<T> {
       ownInFlight++;
       try {
-        const result = await operation();
+        const result = await durably('a call to PostgreSQL', operation);
         const after = state(result);
         if (after) seen(after);
         return result;
@@ -140,9 +223,24 @@ export function createExecutor(config: ExecutorConfig) {
         ),
     };
     const heartbeat = setInterval(() => {
-      leases.renew(runId, token, leaseMs).then(
-        (held) => held || controller.abort(new LeaseLostError(runId, token)),
-        (error: unknown) => config.onError(error, 'heartbeat'),
+      const now = clock.now().getTime();
+      // Not renewed in time (PostgreSQL unreachable): another worker may hold the run now, so this one stops,
+      // whatever its step is doing, and frees its slot.
+      if (now >= leaseUntil) {
+        controller.abort(new LeaseLostError(runId, token));
+        return;
+      }
+      // Blocked on PostgreSQL for a whole lease: let the lease run out, so another worker can take the run over.
+      if (failingSince !== null && now - failingSince >= leaseMs) return;
+      const sentAt = now;
+      withinBound(leases.renew(runId, token, leaseMs), waitMs, 'renewing the lease').then(
+        (held) => {
+          if (held) leaseUntil = Math.max(leaseUntil, sentAt + leaseMs);
+          else controller.abort(new LeaseLostError(runId, token));
+        },
+        (error: unknown) => {
+          if (!isDependencyOutage(error)) config.onError(error, 'heartbeat');
+        },
       );
     }, Math.max(50, Math.floor(leaseMs / 3)));
     const unsubscribe = bus.subscribe(runId, (signal) => {
@@ -154,10 +252,13 @@ export function createExecutor(config: ExecutorConfig) {
     let execution: ExecutionTelemetry | undefined;
     try {
       // Replay needs step outcomes and timers, not the (possibly huge) stream of chunks and outputs.
-      const events: RunEvent[] = [];
+      let events: RunEvent[] = [];
       let historySeq = 0;
       const run = await own(
         async () => {
+          // A read cut off by an outage is retried from the start.
+          events = [];
+          historySeq = 0;
           for await (const event of eventLog.readStream(runId)) {
             if (event.type !== 'step.chunk' && event.type !== 'run.output') events.push(event);
             historySeq = event.seq;
@@ -176,7 +277,11 @@ export function createExecutor(config: ExecutorConfig) {
         return;
       }
       const workflow = workflows.get(run.workflow)!;
-      await eventLog.append(runId, [{ type: 'run.started', data: { attempt, workerId: instanceId } }], { fence });
+      await eventLog.append(
+        runId,
+        [{ type: 'run.started', data: { attempt, workerId: instanceId }, key: runStartedKey(attempt) }],
+        { fence },
+      );
       execution.started();
       const context = createWorkflowContext({
         runId,
@@ -198,7 +303,7 @@ export function createExecutor(config: ExecutorConfig) {
         });
         execution.end('succeeded');
       } catch (error) {
-        execution.end(await settle(job, token, error, controller.signal), error);
+        execution.end(await settle(job, token, error, controller.signal, eventLog), error);
       }
     } catch (error) {
       execution?.end(error instanceof LeaseLostError ? 'lease_lost' : 'error', error);
@@ -210,13 +315,19 @@ export function createExecutor(config: ExecutorConfig) {
   }
 
   /** Records how an execution that threw ended: suspended, handed off, cancelled, zombie, or failed. */
-  async function settle(job: RunJob, token: number, error: unknown, signal: AbortSignal): Promise<ExecutionOutcome> {
+  async function settle(
+    job: RunJob,
+    token: number,
+    error: unknown,
+    signal: AbortSignal,
+    eventLog: EventLog,
+  ): Promise<ExecutionOutcome> {
     const { runId } = job;
     const fence = { token };
     const reason = signal.aborted ? signal.reason : error;
     if (reason instanceof LeaseLostError) return 'lease_lost';
     if (reason instanceof ShutdownSignal || (error instanceof Suspension && error.reason === 'handoff')) {
-      await leases.release(runId, token);
+      await withinBound(leases.release(runId, token), waitMs, 'releasing the lease');
       await queue.enqueue(
         { runId, reason: 'handoff', ...(job.trace ? { trace: job.trace } : {}) },
         { jobId: `${runId}-handoff-${token}` },
@@ -224,15 +335,15 @@ export function createExecutor(config: ExecutorConfig) {
       return 'handed_off';
     }
     if (error instanceof Suspension) {
-      if (!error.released) await leases.release(runId, token);
+      if (!error.released) await withinBound(leases.release(runId, token), waitMs, 'releasing the lease');
       return 'suspended';
     }
     if (reason instanceof RunCancelledSignal) {
-      await runtime.eventLog.append(runId, [{ type: 'run.cancelled', data: { reason: 'cancel requested' } }], { fence });
+      await eventLog.append(runId, [{ type: 'run.cancelled', data: { reason: 'cancel requested' } }], { fence });
       return 'cancelled';
     }
     const failure = reason instanceof StepFailedError ? reason : null;
-    await runtime.eventLog.append(
+    await eventLog.append(
       runId,
       [{ type: 'run.failed', data: { error: errorInfo(reason), ...(failure ? { step: failure.step } : {}) } }],
       { fence },
