@@ -21,6 +21,11 @@ export interface BullQueueConfig {
    * change rather than per reconnect attempt. Connection errors are not printed anywhere else.
    */
   onConnectionChange?: (state: 'up' | 'down', error?: Error) => void;
+  /**
+   * How long closing waits for the worker (its jobs in flight included) before dropping its connections. BullMQ's
+   * close can wait forever on a connection an outage left reconnecting (taskforcesh/bullmq#4656). Default 15 s.
+   */
+  workerCloseTimeoutMs?: number;
 }
 
 type ConnectionState = 'connecting' | 'up' | 'down';
@@ -97,6 +102,22 @@ export function createBullQueue(config: BullQueueConfig): JobQueue {
   }
 
   let worker: Worker<RunJob> | null = null;
+  let workerClosed: Promise<void> | null = null;
+  const stopWorker = (): Promise<void> => {
+    const current = worker;
+    if (!current) return Promise.resolve();
+    workerClosed ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const closing = current.close().then(() => true);
+      const stuck = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), config.workerCloseTimeoutMs ?? 15_000);
+      });
+      const closed = await Promise.race([closing, stuck]).finally(() => clearTimeout(timer));
+      // Stops ioredis reconnecting, so nothing of the worker keeps the process alive.
+      if (!closed) void current.disconnect().catch(() => {});
+    })().catch(() => {});
+    return workerClosed;
+  };
   // On the PostgreSQL backend an add racing (or after) `close()` never settles; a caller awaiting it (the outbox
   // drainer, via the dispatcher) would then hang forever. So adds are refused once closing, and close waits for
   // the adds in flight.
@@ -125,7 +146,7 @@ export function createBullQueue(config: BullQueueConfig): JobQueue {
       await worker.waitUntilReady();
     },
     async closeWorker() {
-      await worker?.close();
+      await stopWorker();
     },
     async counts() {
       const counts = await queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized');
@@ -146,7 +167,7 @@ export function createBullQueue(config: BullQueueConfig): JobQueue {
     },
     async close() {
       closed = true;
-      await worker?.close();
+      await stopWorker();
       await Promise.allSettled(adding);
       try {
         await queue.close();
