@@ -142,12 +142,32 @@ export async function createRuntime(config: RuntimeConfig): Promise<Runtime> {
     start: () => drainer.start(),
     close() {
       closing ??= (async () => {
-        await drainer.stop();
-        await notifier.close();
-        await listener.close();
+        // Each step waits on PostgreSQL; during an outage (a stalled or half-cut connection) it may never answer, so
+        // each gets a bound and closing the pool last ends whatever is still waiting.
+        await settleWithin(drainer.stop(), CLOSE_STEP_MS, 'drainer', onError);
+        await settleWithin(notifier.close(), CLOSE_STEP_MS, 'notify', onError);
+        await settleWithin(listener.close(), CLOSE_STEP_MS, 'listen', onError);
         await connection.close();
       })();
       return closing;
     },
   };
+}
+
+/** How long each step of `close()` may wait on PostgreSQL before the runtime moves on. */
+const CLOSE_STEP_MS = 5_000;
+
+async function settleWithin(work: Promise<void>, ms: number, where: string, onError: (error: unknown, where: string) => void) {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      onError(new Error(`closing the ${where} took longer than ${ms} ms: moving on`), where);
+      resolve();
+    }, ms);
+  });
+  try {
+    await Promise.race([work.catch((error: unknown) => onError(error, where)), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
