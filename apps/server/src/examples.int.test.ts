@@ -1,43 +1,34 @@
+import { installedExample, packedPackages, type PackedPackages } from './testing/examples.js';
 import { exitOf, readSse, spawnServer, type ServerProcess } from './testing/server-process.js';
 import { createTestDatabase, type TestDatabase } from '@runstream/testkit';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packPublicPackages, repoRoot, type PackedPackage } from '../../../scripts/packages.js';
+import { repoRoot } from '../../../scripts/packages.js';
 
 const run = promisify(execFile);
-const work = mkdtempSync(join(tmpdir(), 'rs-examples-'));
 const started: ServerProcess[] = [];
 const databases: TestDatabase[] = [];
-let packed: PackedPackage[];
+let packed: PackedPackages;
 
 // Packing builds the dashboard and two bundles, and the first npm install downloads the dependencies (later ones
-// come from npm's cache): minutes on a cold machine, so this file has generous hook and test timeouts.
+// come from npm's cache): minutes on a cold machine, so this file has generous hook and test timeouts. Both are kept
+// per version of their sources in the temp directory (./testing/examples.ts), so only a changed tree pays for them.
 beforeAll(async () => {
-  packed = await packPublicPackages(join(work, 'packs'));
+  packed = await packedPackages();
 }, 600_000);
 
 afterAll(async () => {
   for (const child of started) child.signal('SIGTERM');
   await Promise.all(started.map((child) => exitOf(child).catch(() => child.signal('SIGKILL'))));
   await Promise.all(databases.map((database) => database.drop()));
-  rmSync(work, { recursive: true, force: true });
 });
 
-/** A copy of `examples/<name>` depending on the packed tarballs, installed with plain npm (no workspace links). */
-async function install(name: string): Promise<string> {
-  const dir = join(work, name);
-  cpSync(join(repoRoot, 'examples', name), dir, { recursive: true, filter: (source) => !source.includes('node_modules') });
-  const manifestPath = join(dir, 'package.json');
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { dependencies: Record<string, string> };
-  for (const { name: packageName, tarball } of packed) {
-    if (manifest.dependencies[packageName]) manifest.dependencies[packageName] = `file:${tarball}`;
-  }
-  writeFileSync(manifestPath, JSON.stringify(manifest, null, 2));
-  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: dir, maxBuffer: 16 << 20 });
+/** The example installed from the tarballs, type-checked with its own TypeScript (what `npm run typecheck` runs). */
+async function installAndTypecheck(name: string): Promise<string> {
+  const dir = await installedExample(name, packed);
+  await run(join(dir, 'node_modules', '.bin', 'tsc'), ['--noEmit'], { cwd: dir });
   return dir;
 }
 
@@ -71,22 +62,25 @@ async function streamOf(url: string) {
 }
 
 describe('the examples, installed from the packed packages', () => {
-  it('packs tarballs without workspace ranges or workspace packages that pass publint and Are the Types Wrong', async () => {
-    expect(packed.map((entry) => entry.name)).toEqual(['@runstream/client', '@runstream/sdk']);
-    for (const { tarball } of packed) {
+  // All three run at once: each mostly waits on a child process (publint and attw, npm, tsc, the servers).
+  it.concurrent('packs tarballs without workspace ranges or workspace packages that pass publint and Are the Types Wrong', async () => {
+    expect(packed.packages.map((entry) => entry.name)).toEqual(['@runstream/client', '@runstream/sdk']);
+    const checks = packed.packages.map(async ({ tarball }) => {
       const { stdout: manifest } = await run('tar', ['-xzOf', tarball, 'package/package.json']);
       expect(manifest).not.toContain('workspace:');
       // The workspace packages are bundled in, so the packed manifest depends on none of them.
       const { dependencies } = JSON.parse(manifest) as { dependencies: Record<string, string> };
       expect(Object.keys(dependencies).filter((name) => name.startsWith('@runstream/'))).toEqual([]);
-      await run('pnpm', ['exec', 'publint', 'run', tarball, '--strict'], { cwd: repoRoot });
-      await run('pnpm', ['exec', 'attw', tarball, '--profile', 'esm-only'], { cwd: repoRoot });
-    }
+      await Promise.all([
+        run('pnpm', ['exec', 'publint', 'run', tarball, '--strict'], { cwd: repoRoot }),
+        run('pnpm', ['exec', 'attw', tarball, '--profile', 'esm-only'], { cwd: repoRoot }),
+      ]);
+    });
+    await Promise.all(checks);
   }, 120_000);
 
-  it('agent: type-checks, serves its page, and a run plans, retries a failing tool and streams its answer', async () => {
-    const dir = await install('agent');
-    await run('npx', ['tsc', '--noEmit'], { cwd: dir });
+  it.concurrent('agent: type-checks, serves its page, and a run plans, retries a failing tool and streams its answer', async () => {
+    const dir = await installAndTypecheck('agent');
     const url = await start(dir);
     expect(await (await fetch(url)).text()).toContain('new EventSource(');
 
@@ -106,9 +100,8 @@ describe('the examples, installed from the packed packages', () => {
     expect(chunks.join('')).toContain('append-only event log');
   }, 600_000);
 
-  it('express: type-checks, mounts Runstream under /runstream and starts runs from its own route', async () => {
-    const dir = await install('express');
-    await run('npx', ['tsc', '--noEmit'], { cwd: dir });
+  it.concurrent('express: type-checks, mounts Runstream under /runstream and starts runs from its own route', async () => {
+    const dir = await installAndTypecheck('express');
     const url = await start(dir);
 
     const workflows = (await (await fetch(`${url}/runstream/api/workflows`)).json()) as { name: string }[];

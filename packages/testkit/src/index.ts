@@ -3,3 +3,4 @@ export { waitForSeq, waitForEvent, waitForStatus, waitUntil, type WaitOptions, t
 export { testServices, databaseUrl } from './databases.js';
 export { bundleForChild } from './child-bundle.js';
 export { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+export { buildOnce, contentHash } from './shared-cache.js';
