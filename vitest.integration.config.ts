@@ -10,7 +10,8 @@ export default defineConfig({
     pool: 'forks',
     // The default (cores - 1) would run one file at a time on a 2-core machine; these tests mostly wait on
     // PostgreSQL and Redis, so a few files in flight at once keep the machine busy. Each file stays well within
-    // its share of PostgreSQL's connection limit (see createTestRuntime in @runstream/runtime/testing, createTestEngine in @runstream/engine/testing).
+    // its share of PostgreSQL's connection limit (see createTestRuntime in @runstream/runtime/testing, createTestEngine in @runstream/engine/testing),
+    // so that two suites fit in a server's default 100 at once: `node scripts/pg-connections.mjs` measures the peak.
     maxWorkers: 4,
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -65,7 +65,7 @@ beforeAll(async () => {
     redisUrl: testServices().redisUrl,
     namespace: database.name,
     concurrency: 2,
-    poolSize: 4,
+    poolSize: 3,
     migrate: false,
     env: {},
   });

@@ -2,6 +2,7 @@ import { migrateDatabase, migrationsFolder } from '@runstream/db';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import postgres from 'postgres';
 
 export function testServices(): { adminUrl: string; redisUrl: string } {
@@ -25,12 +26,29 @@ function migrationsHash(): string {
   return hash.digest('hex').slice(0, 12);
 }
 
+/** SQLSTATE 53300: the server is at `max_connections` ("sorry, too many clients already"). */
+const TOO_MANY_CONNECTIONS = '53300';
+/** Backoff between attempts: the connections free up as other test files (or suites) finish their work. */
+const ADMIN_BACKOFF_MS = [100, 250, 500, 1_000, 2_000, 2_000, 4_000, 4_000, 8_000, 8_000];
+
+/**
+ * Runs `fn` on a one-connection admin client. A server full of other clients is a passing condition of a server
+ * shared by parallel test files and suites, not a failure of the test: such an attempt is retried after a backoff
+ * (about half a minute in all, within the hook timeout). Retrying is safe: every admin operation here is idempotent
+ * (`drop … if exists`, then create), and a refused connection ran nothing.
+ */
 async function withAdmin<T>(adminUrl: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-  const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  try {
-    return await fn(sql);
-  } finally {
-    await sql.end({ timeout: 5 });
+  for (let attempt = 0; ; attempt++) {
+    const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      return await fn(sql);
+    } catch (error) {
+      const backoff = ADMIN_BACKOFF_MS[attempt];
+      if ((error as { code?: string }).code !== TOO_MANY_CONNECTIONS || backoff === undefined) throw error;
+      await delay(backoff);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
   }
 }
 

@@ -34,6 +34,13 @@ export interface PeerEngine {
 
 const engineDefaults = { leaseMs: 2_000, sweepIntervalMs: 500, shutdownGraceMs: 2_000 } as const;
 
+/**
+ * PostgreSQL queue backend: connections in each BullMQ object's pool (the queue's and the worker's, each with its
+ * own LISTEN connection on top). Test files run in parallel, and two suites may share the server: this keeps an
+ * engine node to a small share of `max_connections`; a test's few concurrent jobs wait a moment for a connection.
+ */
+const queuePoolSize = 2;
+
 function queueConnection(backend: TestBackend, databaseUrl: string): QueueBackendConfig {
   return backend === 'redis'
     ? { backend: 'redis', redisUrl: inject('runstreamTest').redisUrl }
@@ -48,7 +55,7 @@ function queueConnection(backend: TestBackend, databaseUrl: string): QueueBacken
 export async function createTestEngine({ backend, clock, worker = true, ...engine }: TestEngineOptions): Promise<TestEngine> {
   const runtime = await createTestRuntime({ ...(clock ? { clock } : {}), drainer: { pollIntervalMs: 250 } });
   const connection = queueConnection(backend, runtime.database.url);
-  const queue = createBullQueue({ namespace: runtime.namespace, connection });
+  const queue = createBullQueue({ namespace: runtime.namespace, connection, poolSize: queuePoolSize });
   const created = createEngine({ runtime, queue, workflows: [], ...engineDefaults, ...engine });
   runtime.start();
   if (worker) await created.startWorker();
@@ -86,10 +93,10 @@ export async function joinTestEngine(
     namespace: base.runtime.namespace,
     databaseUrl: base.runtime.database.url,
     clock: base.runtime.clock,
-    poolSize: 4,
+    poolSize: 3,
     drainer: { pollIntervalMs: 250 },
   });
-  const queue = createBullQueue({ namespace: base.runtime.namespace, connection: base.connection });
+  const queue = createBullQueue({ namespace: base.runtime.namespace, connection: base.connection, poolSize: queuePoolSize });
   const created = createEngine({ runtime, queue, workflows: [], ...engineDefaults, ...engine });
   runtime.start();
   if (worker) await created.startWorker();

@@ -34,7 +34,7 @@ const onError = (error: unknown, where: string) => console.error(`[worker ${proc
 const runtime = await createRuntime({
   databaseUrl,
   namespace,
-  poolSize: Number(env('POOL_SIZE', '4')),
+  poolSize: Number(env('POOL_SIZE', '3')),
   drainer: { pollIntervalMs: 250 },
   onError,
 });
@@ -42,6 +42,8 @@ const queue = createBullQueue({
   namespace,
   connection:
     backend === 'redis' ? { backend: 'redis', redisUrl: env('REDIS_URL') } : { backend: 'postgres', databaseUrl },
+  // Several of these processes run at once beside the test's own node: each keeps a small share of the server.
+  poolSize: 2,
 });
 const engine = createEngine({
   runtime,

@@ -11,8 +11,9 @@ export async function createTestRuntime(config: Partial<Omit<RuntimeConfig, 'dat
   const database = await createTestDatabase();
   const runtime = await createRuntime({
     namespace: database.name,
-    // Several test files run at once; each keeps to a small share of PostgreSQL's connection limit.
-    poolSize: 4,
+    // Several test files (and maybe two suites) run at once; each keeps to a small share of PostgreSQL's
+    // connection limit (scripts/pg-connections.mjs measures a suite's peak).
+    poolSize: 3,
     ...config,
     databaseUrl: database.url,
   });
