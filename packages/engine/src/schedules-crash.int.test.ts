@@ -1,14 +1,9 @@
-import { bundleForChild, waitUntil } from '@runstream/testkit';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { waitUntil } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scheduleRunKey } from './cron.js';
 import type { ScheduleDefinition } from './schedules.js';
 import { crashWorkflow } from './testing/crash-workflow.js';
-import { createTestEngine, type TestEngine } from './testing/index.js';
-
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const workerScript = fileURLToPath(new URL('./testing/worker-process.ts', import.meta.url));
+import { createTestEngine, createWorkerProcesses, type TestEngine } from './testing/index.js';
 
 /** Every second; a node killed mid-pass delays the next claim by less than the 10 missed ticks caught up. */
 const everySecond: ScheduleDefinition = {
@@ -19,48 +14,12 @@ const everySecond: ScheduleDefinition = {
   catchUp: 10,
 };
 
-interface Node {
-  process: ChildProcess;
-  exited: Promise<void>;
-}
-const nodes = new Set<Node>();
-
-async function kill(node: Node): Promise<void> {
-  if (node.process.exitCode === null && node.process.signalCode === null) node.process.kill('SIGKILL');
-  await node.exited;
-  nodes.delete(node);
-}
+/** Node processes this file started, so none outlives it. */
+const nodes = createWorkerProcesses();
 
 /** An engine node as its own process, declaring the schedule; resolves once its worker and scheduler run. */
-async function startNode(t: TestEngine, instanceId: string): Promise<Node> {
-  const child = spawn(process.execPath, [await bundleForChild(workerScript)], {
-    cwd: repoRoot,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      DATABASE_URL: t.runtime.database.url,
-      NAMESPACE: t.runtime.namespace,
-      BACKEND: t.backend,
-      REDIS_URL: t.connection.backend === 'redis' ? t.connection.redisUrl : '',
-      POOL_SIZE: '3',
-      INSTANCE_ID: instanceId,
-      SCHEDULES: JSON.stringify([everySecond]),
-      SCHEDULE_POLL_MS: '200',
-    },
-  });
-  const node: Node = { process: child, exited: new Promise((resolve) => child.once('exit', () => resolve())) };
-  nodes.add(node);
-  let output = '';
-  child.stderr!.on('data', (data: Buffer) => (output += data.toString()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (data: Buffer) => {
-      output += data.toString();
-      if (/^ready$/m.test(output)) resolve();
-    });
-    void node.exited.then(() => reject(new Error(`node ${instanceId} exited before it was ready:\n${output}`)));
-  });
-  return node;
-}
+const startNode = (t: TestEngine, instanceId: string) =>
+  nodes.start(t, { instanceId, env: { SCHEDULES: JSON.stringify([everySecond]), SCHEDULE_POLL_MS: '200' } });
 
 describe('a schedule across three nodes, one SIGKILLed around a tick (real clock)', () => {
   let t: TestEngine;
@@ -68,7 +27,7 @@ describe('a schedule across three nodes, one SIGKILLed around a tick (real clock
     t = await createTestEngine({ backend: 'redis', workflows: [crashWorkflow], schedules: [everySecond], schedulePollMs: 200 });
   });
   afterAll(async () => {
-    await Promise.all([...nodes].map(kill));
+    await nodes.killAll();
     await t?.close();
   });
 
@@ -86,7 +45,7 @@ describe('a schedule across three nodes, one SIGKILLed around a tick (real clock
       });
     await fired((await firedTicks()).length + 2);
     // Right as a tick's run appears: the next tick is under a second away, and X may be mid-claim.
-    await kill(x!);
+    await nodes.kill(x!);
     const afterKill = (await firedTicks()).length;
     await fired(afterKill + 3);
 

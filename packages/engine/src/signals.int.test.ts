@@ -1,64 +1,24 @@
 import { RunNotFoundError, RunStatusConflictError, ValidationError, type RunEvent } from '@runstream/domain';
-import { bundleForChild, testBackends, waitForEvent, waitForStatus } from '@runstream/testkit';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { testBackends, waitForEvent, waitForStatus } from '@runstream/testkit';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEngine, joinTestEngine, signalWorkflow, type PeerEngine, type TestEngine } from './testing/index.js';
-
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const workerScript = fileURLToPath(new URL('./testing/worker-process.ts', import.meta.url));
+import {
+  createTestEngine,
+  createWorkerProcesses,
+  joinTestEngine,
+  signalWorkflow,
+  type PeerEngine,
+  type TestEngine,
+} from './testing/index.js';
 
 /** Worker processes this file started, so none outlives it. */
-const children = new Set<ChildProcess>();
-
-async function kill(child: ChildProcess): Promise<void> {
-  const exited = new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
-  child.kill('SIGKILL');
-  await exited;
-  children.delete(child);
-}
-
-/** A worker process (a real engine node) on the test's namespace; resolves once it consumes jobs. */
-async function spawnWorker(t: TestEngine, instanceId: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [await bundleForChild(workerScript)], {
-    cwd: repoRoot,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      DATABASE_URL: t.runtime.database.url,
-      NAMESPACE: t.runtime.namespace,
-      BACKEND: t.backend,
-      REDIS_URL: t.connection.backend === 'redis' ? t.connection.redisUrl : '',
-      LEASE_MS: '1000',
-      SWEEP_INTERVAL_MS: '300',
-      POOL_SIZE: '3',
-      INSTANCE_ID: instanceId,
-    },
-  });
-  children.add(child);
-  let output = '';
-  child.stderr!.on('data', (data: Buffer) => (output += data.toString()));
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (data: Buffer) => {
-        output += data.toString();
-        if (/^ready$/m.test(output)) resolve();
-      });
-      child.once('exit', () => reject(new Error(`worker ${instanceId} exited before it was ready:\n${output}`)));
-    });
-  } catch (error) {
-    await kill(child);
-    throw error;
-  }
-  return child;
-}
+const workerProcesses = createWorkerProcesses();
 
 const ofType = <T extends RunEvent['type']>(events: RunEvent[], type: T) =>
   events.filter((event): event is Extract<RunEvent, { type: T }> => event.type === type);
 
 afterAll(async () => {
-  await Promise.all([...children].map(kill));
+  await workerProcesses.killAll();
 });
 
 describe.each(testBackends)('signals on %s', (backend) => {
@@ -158,12 +118,12 @@ describe.each(testBackends)('signals on %s', (backend) => {
     await peer?.close();
     peer = null;
     const instanceId = `signal-crash-${backend}-${randomUUID().slice(0, 8)}`;
-    const child = await spawnWorker(t, instanceId);
+    const child = await workerProcesses.start(t, { instanceId, env: { LEASE_MS: '1000', SWEEP_INTERVAL_MS: '300' } });
     const runId = await start({ waits: 2 });
     await waitForEvent(t.runtime, runId, 'run.waiting');
     await t.engine.sendSignal(runId, 'go', { data: { n: 1 }, idempotencyKey: 'k1' });
     await waitForEvent(t.runtime, runId, 'run.waiting', { where: (event) => event.type === 'run.waiting' && event.data.wait === 'wait:1' });
-    await kill(child);
+    await workerProcesses.kill(child);
 
     await t.engine.sendSignal(runId, 'go', { data: { n: 2 }, idempotencyKey: 'k2' });
     await t.engine.sendSignal(runId, 'go', { data: { n: 2 }, idempotencyKey: 'k2' });

@@ -5,15 +5,11 @@
  */
 import { isTerminal, type RunEvent } from '@runstream/domain';
 import { countEventsAfter, lastEventPosition } from '@runstream/store/testing';
-import { bundleForChild, waitForStatus, waitUntil, type TestBackend } from '@runstream/testkit';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { waitForStatus, waitUntil, type TestBackend } from '@runstream/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crashChunk, crashStepOutput, crashWorkflow } from './crash-workflow.js';
 import { createTestEngine, type TestEngine } from './test-engine.js';
-
-const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
-const workerScript = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
+import { createWorkerProcesses, type WorkerProcess, type WorkerProcesses } from './worker-processes.js';
 
 const RUNS = 12;
 const input = { steps: 4, chunks: 6, chunkMs: 25 };
@@ -25,72 +21,17 @@ const input = { steps: 4, chunks: 6, chunkMs: 25 };
 const KILL_POINTS = ['lease-taken', 'mid-step', 'mid-step', 'lease-taken', 'mid-step', 'mid-step'] as const;
 type KillPoint = (typeof KILL_POINTS)[number];
 
-interface WorkerChild {
-  instanceId: string;
-  process: ChildProcess;
-  exited: Promise<void>;
-  output(): string;
-}
-
-/** Every worker process this file started, so none outlives it whatever happens to the test. */
-const children = new Set<WorkerChild>();
-
-async function killWorker(worker: WorkerChild): Promise<void> {
-  if (worker.process.exitCode === null && worker.process.signalCode === null) worker.process.kill('SIGKILL');
-  await worker.exited;
-  children.delete(worker);
-}
-
-/** Starts a worker process (a real engine node) on the test's namespace; resolves once it consumes jobs. */
-async function startWorker(t: TestEngine, instanceId: string): Promise<WorkerChild> {
-  const child = spawn(process.execPath, [await bundleForChild(workerScript)], {
-    cwd: repoRoot,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      DATABASE_URL: t.runtime.database.url,
-      NAMESPACE: t.runtime.namespace,
-      BACKEND: t.backend,
-      REDIS_URL: t.connection.backend === 'redis' ? t.connection.redisUrl : '',
-      LEASE_MS: '1000',
-      SWEEP_INTERVAL_MS: '300',
-      CONCURRENCY: '8',
-      POOL_SIZE: '4',
-      INSTANCE_ID: instanceId,
-    },
-  });
-  let output = '';
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const worker: WorkerChild = { instanceId, process: child, exited, output: () => output };
-  children.add(worker);
-  child.stderr!.on('data', (data: Buffer) => (output += data.toString()));
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      child.stdout!.on('data', (data: Buffer) => {
-        output += data.toString();
-        if (/^ready$/m.test(output)) resolve();
-      });
-      void exited.then(() => reject(new Error(`worker ${instanceId} exited before it was ready:\n${output}`)));
-      timer = setTimeout(() => reject(new Error(`worker ${instanceId} not ready after 60 s:\n${output}`)), 60_000);
-    });
-  } catch (error) {
-    await killWorker(worker);
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
-  return worker;
-}
-
 /**
  * A worker that fails to start is retried (twice): other test files share PostgreSQL's connection limit, and a
  * start that hits it says nothing about recovery. A worker that never starts still fails the test.
  */
-async function spawnWorker(t: TestEngine, instanceId: string): Promise<WorkerChild> {
+async function spawnWorker(workers: WorkerProcesses, t: TestEngine, instanceId: string): Promise<WorkerProcess> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startWorker(t, attempt === 1 ? instanceId : `${instanceId}-${attempt}`);
+      return await workers.start(t, {
+        instanceId: attempt === 1 ? instanceId : `${instanceId}-${attempt}`,
+        env: { LEASE_MS: '1000', SWEEP_INTERVAL_MS: '300', CONCURRENCY: '8', POOL_SIZE: '4' },
+      });
     } catch (error) {
       if (attempt >= 3) throw error;
     }
@@ -117,8 +58,10 @@ async function unfinished(t: TestEngine, runIds: string[]): Promise<number> {
 
 /** Registers the scenario's suite for one queue backend. */
 export function describeCrashRecovery(backend: TestBackend) {
+  /** Every worker process this suite started, so none outlives it whatever happens to the test. */
+  const workers = createWorkerProcesses();
   afterAll(async () => {
-    await Promise.all([...children].map(killWorker));
+    await workers.killAll();
   });
 
   describe(`crash recovery on ${backend}: worker processes SIGKILLed inside executions`, () => {
@@ -128,7 +71,7 @@ export function describeCrashRecovery(backend: TestBackend) {
       t = await createTestEngine({ backend, worker: false, workflows: [crashWorkflow] });
     });
     afterAll(async () => {
-      await Promise.all([...children].map(killWorker));
+      await workers.killAll();
       await t?.close();
     });
 
@@ -142,7 +85,7 @@ export function describeCrashRecovery(backend: TestBackend) {
       const kills: KillPoint[] = [];
       for (const [k, point] of KILL_POINTS.entries()) {
         const baseline = await lastPosition(t);
-        const worker = await spawnWorker(t, `crash-${backend}-${k}`);
+        const worker = await spawnWorker(workers, t, `crash-${backend}-${k}`);
         // Killed as soon as the log says it is there (the bus wakes the wait on every append it makes).
         const finished = await waitUntil(
           t.runtime,
@@ -151,14 +94,14 @@ export function describeCrashRecovery(backend: TestBackend) {
           { recheckMs: 250 },
         );
         if (finished) break;
-        await killWorker(worker);
+        await workers.kill(worker);
         kills.push(point);
       }
       expect(kills, 'kills that landed before every run was done').toEqual([...KILL_POINTS]);
 
-      const survivor = await spawnWorker(t, `crash-${backend}-survivor`);
+      const survivor = await spawnWorker(workers, t, `crash-${backend}-survivor`);
       const done = await Promise.all(runIds.map((id) => waitForStatus(t.runtime, id, undefined, { timeoutMs: 100_000 }))).finally(() =>
-        killWorker(survivor),
+        workers.kill(survivor),
       );
 
       let interruptedSteps = 0;

@@ -11,3 +11,11 @@ export { sleepWorkflow } from './sleep-workflow.js';
 export { signalWorkflow } from './signal-workflow.js';
 export { childWorkflow, parentWorkflow } from './child-workflows.js';
 export { crashChunk, crashStepOutput, crashWorkflow } from './crash-workflow.js';
+export {
+  createWorkerProcesses,
+  killWorkerProcess,
+  startWorkerProcess,
+  type WorkerProcess,
+  type WorkerProcesses,
+  type WorkerProcessOptions,
+} from './worker-processes.js';
