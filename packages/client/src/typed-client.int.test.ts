@@ -69,9 +69,10 @@ describe('createClient<typeof workflows>', () => {
 
   it('throws RunCancelledError from result() when the run was cancelled', async () => {
     const run = await client.start('demo.sleep', { ms: 3_600_000 });
-    const ended = run.result();
+    // The expectation holds the promise from the start: result() may reject while cancel() is still answering.
+    const ended = expect(run.result()).rejects.toBeInstanceOf(RunCancelledError);
     await run.cancel();
-    await expect(ended).rejects.toBeInstanceOf(RunCancelledError);
+    await ended;
     expect((await run.get()).status).toBe('cancelled');
   });
 });
