@@ -256,7 +256,8 @@ async function expectUnavailable(path: string): Promise<void> {
 }
 
 async function until(probe: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
+  // Just under the test timeout, as the suite's other fact waits: a loaded machine may take long, never forever.
+  const deadline = Date.now() + 55_000;
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
